@@ -1,0 +1,99 @@
+# asset_gate: the nginx module, its unit tests, sanitizer builds, fuzzers, and the test suites.
+REPO      := $(abspath .)
+BUILD     := $(REPO)/build
+NGX_SRC   ?= /usr/share/nginx/src
+NGX_BUILD := $(BUILD)/nginx
+MODULE    := $(BUILD)/ngx_http_asset_gate_module.so
+PYTEST    ?= /usr/bin/python3 -m pytest
+FUZZ_SECONDS ?= 30
+
+CORE_SRCS := $(wildcard src/core/*.cpp)
+CORE_HDRS := $(wildcard src/core/*.hpp)
+NGX_SRCS  := $(wildcard src/ngx/*.cpp)
+NGX_HDRS  := $(wildcard src/ngx/*.hpp)
+UNIT_SRCS := $(wildcard t/unit/*.cpp)
+FUZZERS   := $(patsubst t/fuzz/%.cpp,$(BUILD)/fuzz/%,$(wildcard t/fuzz/fuzz_*.cpp))
+
+CXX       ?= g++
+CXXSTD    := -std=c++17 -Wall -Wextra -Werror -Isrc
+CORE_LIBS := -ljansson -lcrypto
+GTEST     := -lgtest -lgtest_main -pthread
+SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all module unit unit-san test integration conformance fuzz bench run check clean format lint
+
+all: module
+
+# --- the nginx module, with Debian's own recipe against the distro's headers -------------
+$(NGX_BUILD)/Makefile: config config.make $(NGX_SRC)/conf_flags
+	@mkdir -p $(NGX_BUILD)
+	cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(REPO) --builddir=$(NGX_BUILD) \
+	    > $(NGX_BUILD)/configure.log 2>&1 || { tail -30 $(NGX_BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) src/ngx/exports.map
+	$(MAKE) -f $(NGX_BUILD)/Makefile -C $(NGX_SRC) modules
+	cp $(NGX_BUILD)/ngx_http_asset_gate_module.so $@
+
+module: $(MODULE)
+
+# --- unit tests: plain, then under AddressSanitizer + UndefinedBehaviorSanitizer ----------
+$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(wildcard t/unit/*.hpp)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) -O2 -g -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(CORE_LIBS) $(GTEST)
+
+$(BUILD)/unit_tests_san: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(wildcard t/unit/*.hpp)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) -O1 -g $(SAN) -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(CORE_LIBS) $(GTEST)
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+unit-san: $(BUILD)/unit_tests_san
+	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/unit_tests_san
+
+# --- integration: real nginx loading the module, real redis-server ----------------------
+integration: $(MODULE)
+	$(PYTEST) t/integration -q
+
+conformance: $(MODULE)
+	@if [ -d ../shared/conformance ]; then $(PYTEST) ../shared/conformance -q; \
+	 else echo "conformance: ../shared/conformance absent, skipped"; fi
+
+test: unit unit-san integration
+
+# --- libFuzzer targets (clang), each run for FUZZ_SECONDS --------------------------------
+$(BUILD)/fuzz/%: t/fuzz/%.cpp $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)/fuzz
+	clang++ $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	    mkdir -p $(BUILD)/corpus/$$(basename $$f); \
+	    echo "fuzz: $$(basename $$f) for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f) \
+	        t/fuzz/seeds/$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+	        || { tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
+	done
+
+# --- operating -----------------------------------------------------------------------------
+run: $(MODULE)
+	scripts/demo.sh
+
+check:
+	scripts/check.sh
+
+format:
+	clang-format -i $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) $(UNIT_SRCS) t/fuzz/*.cpp
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c++17 --enable=warning,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem -Isrc src/core
+	clang-tidy --quiet $(CORE_SRCS) -- $(CXXSTD)
+
+clean:
+	rm -rf $(BUILD)

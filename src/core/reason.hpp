@@ -1,0 +1,41 @@
+// The contract's vocabulary: surfaces, purposes and refusal reasons, spelled as DESIGN.md spells them.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace asset_gate {
+
+enum class Reason : std::uint8_t {
+    allowed,
+    method,
+    malformed_path,
+    no_token,
+    duplicate_token,
+    bad_token,
+    bad_signature,
+    expired,
+    not_yet_valid,
+    wrong_audience,
+    bad_claims,
+    unknown_purpose,
+    purpose_surface,
+    asset_unknown,
+    asset_expired,
+    extension_mismatch,
+    org_unknown,
+    org_blocked,
+    redis_error,
+};
+inline constexpr int kReasonCount = static_cast<int>(Reason::redis_error) + 1;
+
+enum class Surface : std::uint8_t { render, content, malformed };
+
+// `public_` because `public` is a keyword; its name is "public".
+enum class Purpose : std::uint8_t { public_, render, subscription_delivery };
+
+std::string_view reason_name(Reason r) noexcept;
+std::string_view surface_name(Surface s) noexcept;
+std::string_view purpose_name(Purpose p) noexcept;
+
+}  // namespace asset_gate
