@@ -1,4 +1,5 @@
 # asset_gate: the nginx module, its unit tests, sanitizer builds, fuzzers, and the test suites.
+SHELL     := /bin/bash
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
 NGX_SRC   ?= /usr/share/nginx/src

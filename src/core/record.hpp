@@ -30,6 +30,8 @@ struct OrgRecord {
 // An empty field list means the key does not exist. A record missing `org` or `format`, with
 // an unparsable `expires_at`, or with a `location` that could escape its root ("..", a leading
 // '/', a backslash, a NUL, an empty segment) is treated as not found: the gate fails closed.
+// So is an `org` with control bytes or a `format` that is not "type/subtype[; params]" in
+// printable ASCII. A `filename` with control bytes, '"' or '\\' is dropped (left empty).
 AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept;
 OrgRecord parse_org(const Field *fields, std::size_t n) noexcept;
 

@@ -1,0 +1,116 @@
+// Response headers of DESIGN.md section 7, whatever module produced the response: the
+// referrer policy on everything the gate answered, the content headers on allowed content.
+#include "ngx/module.hpp"
+
+namespace asset_gate {
+
+namespace {
+
+ngx_http_output_header_filter_pt g_next_header_filter;
+
+bool push(ngx_http_request_t *r, std::string_view name, std::string_view value) noexcept {
+    auto *h = static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
+    if (h == nullptr) return false;
+    h->hash = 1;
+    h->key = ngx_view(name);
+    h->value = ngx_view(value);
+    return true;
+}
+
+// Hides headers of this name already set (by the serving module or an upstream).
+void drop(ngx_http_request_t *r, std::string_view name) noexcept {
+    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == name.size() &&
+                ngx_strncasecmp(h[i].key.data, reinterpret_cast<u_char *>(const_cast<char *>(
+                                                   name.data())),
+                                name.size()) == 0) {
+                h[i].hash = 0;
+            }
+        }
+    }
+}
+
+// attachment; filename="..." with quotes, backslashes, controls and non-ASCII replaced by
+// '_', plus filename*=UTF-8''... (RFC 6266) when the name has non-ASCII bytes.
+std::string_view disposition(ngx_pool_t *pool, std::string_view name) noexcept {
+    static constexpr std::string_view kHead = "attachment; filename=\"";
+    static constexpr std::string_view kStar = "\"; filename*=UTF-8''";
+    size_t cap = kHead.size() + name.size() + kStar.size() + 3 * name.size() + 1;
+    auto *out = static_cast<u_char *>(ngx_pnalloc(pool, cap));
+    if (out == nullptr) return {};
+    u_char *p = ngx_cpymem(out, kHead.data(), kHead.size());
+    bool non_ascii = false;
+    for (unsigned char ch : name) {
+        bool plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+        non_ascii |= ch >= 0x80;
+        *p++ = plain ? ch : '_';
+    }
+    if (non_ascii) {
+        p = ngx_cpymem(p, kStar.data(), kStar.size());
+        static const char kHex[] = "0123456789ABCDEF";
+        for (unsigned char ch : name) {
+            if ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+                ch == '.' || ch == '-' || ch == '_' || ch == '~') {
+                *p++ = ch;
+            } else {
+                *p++ = '%';
+                *p++ = kHex[ch >> 4];
+                *p++ = kHex[ch & 0xf];
+            }
+        }
+    } else {
+        *p++ = '"';
+    }
+    return {reinterpret_cast<char *>(out), static_cast<size_t>(p - out)};
+}
+
+ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
+    if (r != r->main) return g_next_header_filter(r);
+    Ctx *ctx = get_ctx(r);
+    if (ctx == nullptr || !ctx->reason_set) return g_next_header_filter(r);
+
+    // The token is in the URL: nothing this response leads to may learn it.
+    drop(r, "Referrer-Policy");
+    push(r, "Referrer-Policy", "no-referrer");
+
+    ngx_uint_t status = r->headers_out.status;
+    if (ctx->content_allowed &&
+        (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
+         status == NGX_HTTP_NOT_MODIFIED)) {
+        r->headers_out.content_type = ctx->format;
+        r->headers_out.content_type_len = ctx->format.len;
+        r->headers_out.content_type_lowcase = nullptr;
+        r->headers_out.charset.len = 0;
+
+        auto *cc = static_cast<u_char *>(ngx_pnalloc(r->pool, sizeof("private, max-age=") +
+                                                                   NGX_TIME_T_LEN));
+        if (cc == nullptr) return NGX_ERROR;
+        size_t n = ngx_sprintf(cc, "private, max-age=%T", ctx->max_age) - cc;
+        drop(r, "Cache-Control");
+        drop(r, "Expires");
+        r->headers_out.expires = nullptr;
+        push(r, "Cache-Control", {reinterpret_cast<char *>(cc), n});
+        drop(r, "X-Content-Type-Options");
+        push(r, "X-Content-Type-Options", "nosniff");
+        if (ctx->download) {
+            std::string_view name = ctx->filename.len ? view(ctx->filename) : view(ctx->name);
+            std::string_view value = disposition(r->pool, name);
+            if (value.empty()) return NGX_ERROR;
+            drop(r, "Content-Disposition");
+            push(r, "Content-Disposition", value);
+        }
+    }
+    return g_next_header_filter(r);
+}
+
+}  // namespace
+
+ngx_int_t header_filter_init(ngx_conf_t *) noexcept {
+    g_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = header_filter;
+    return NGX_OK;
+}
+
+}  // namespace asset_gate

@@ -1,0 +1,432 @@
+// The module object, its directives and configuration, and the worker lifecycle.
+#include "ngx/module.hpp"
+
+#include <cstdio>
+#include <new>
+#include <string>
+
+#include <openssl/crypto.h>
+
+#include "ngx/cache.hpp"
+#include "ngx/log_mask.hpp"
+#include "ngx/redis_client.hpp"
+
+namespace asset_gate {
+
+namespace {
+
+char *conf_error() noexcept { return static_cast<char *>(NGX_CONF_ERROR); }
+
+LocConf *create_loc_conf_impl(ngx_conf_t *cf) noexcept {
+    auto *conf = static_cast<LocConf *>(ngx_pcalloc(cf->pool, sizeof(LocConf)));
+    if (conf == nullptr) return nullptr;
+    conf->enable = NGX_CONF_UNSET;
+    conf->leeway = NGX_CONF_UNSET;
+    conf->content_inline = NGX_CONF_UNSET;
+    conf->redis_db = NGX_CONF_UNSET;
+    conf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    conf->redis_failure = NGX_CONF_UNSET_UINT;
+    conf->cache_valid = NGX_CONF_UNSET_MSEC;
+    conf->cache_negative = NGX_CONF_UNSET_MSEC;
+    conf->content_max_age = NGX_CONF_UNSET;
+    conf->keys = static_cast<KeySet *>(NGX_CONF_UNSET_PTR);
+    conf->endpoint_proto = static_cast<RedisEndpoint *>(NGX_CONF_UNSET_PTR);
+    return conf;
+}
+
+void *create_loc_conf(ngx_conf_t *cf) noexcept { return create_loc_conf_impl(cf); }
+
+void *create_main_conf(ngx_conf_t *cf) noexcept {
+    auto *conf = static_cast<MainConf *>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
+    if (conf == nullptr) return nullptr;
+    if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK) {
+        return nullptr;
+    }
+    return conf;
+}
+
+// An error found after parsing, reported at the `asset_gate on` that caused it.
+char *merge_error(ngx_conf_t *cf, LocConf *conf, const char *what) noexcept {
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "asset_gate: %s in %V:%ui", what, &conf->conf_file,
+                  conf->conf_line);
+    return conf_error();
+}
+
+bool same_endpoint(const RedisEndpoint *a, const RedisEndpoint *b) noexcept {
+    return view(a->name) == view(b->name) && view(a->password) == view(b->password) &&
+           a->db == b->db && a->timeout == b->timeout;
+}
+
+// The one shared endpoint for this location's Redis settings, added to the main conf.
+RedisEndpoint *register_endpoint(ngx_conf_t *cf, LocConf *conf) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    RedisEndpoint want = *conf->endpoint_proto;
+    want.password = conf->redis_password;
+    want.db = conf->redis_db;
+    want.timeout = conf->redis_timeout;
+    auto **eps = static_cast<RedisEndpoint **>(mcf->endpoints.elts);
+    for (ngx_uint_t i = 0; i < mcf->endpoints.nelts; i++) {
+        if (same_endpoint(eps[i], &want)) return eps[i];
+    }
+    auto *ep = static_cast<RedisEndpoint *>(ngx_pcalloc(cf->pool, sizeof(RedisEndpoint)));
+    auto **slot = static_cast<RedisEndpoint **>(ngx_array_push(&mcf->endpoints));
+    if (ep == nullptr || slot == nullptr) return nullptr;
+    *ep = want;
+    if (want.password.len) {  // hiredis wants a C string
+        ep->password.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, want.password.len + 1));
+        if (ep->password.data == nullptr) return nullptr;
+        *ngx_cpymem(ep->password.data, want.password.data, want.password.len) = '\0';
+    }
+    ep->index = mcf->endpoints.nelts - 1;
+    *slot = ep;
+    return ep;
+}
+
+char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
+    auto *prev = static_cast<LocConf *>(parent);
+    auto *conf = static_cast<LocConf *>(child);
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    if (conf->base.data == nullptr) {
+        conf->base = prev->base;
+        conf->conf_file = prev->conf_file;
+        conf->conf_line = prev->conf_line;
+    }
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, nullptr);
+    ngx_conf_merge_str_value(conf->key_file, prev->key_file, "");
+    ngx_conf_merge_str_value(conf->audience, prev->audience, "posthog:exported_asset");
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_str_value(conf->render, prev->render, "");
+    ngx_conf_merge_str_value(conf->content, prev->content, "");
+    ngx_conf_merge_value(conf->content_inline, prev->content_inline, 0);
+    ngx_conf_merge_ptr_value(conf->endpoint_proto, prev->endpoint_proto, nullptr);
+    ngx_conf_merge_str_value(conf->redis_password, prev->redis_password, "");
+    ngx_conf_merge_value(conf->redis_db, prev->redis_db, 0);
+    ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 200);
+    ngx_conf_merge_str_value(conf->redis_prefix, prev->redis_prefix, "");
+    ngx_conf_merge_uint_value(conf->redis_failure, prev->redis_failure,
+                              NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_msec_value(conf->cache_valid, prev->cache_valid, 5000);
+    ngx_conf_merge_msec_value(conf->cache_negative, prev->cache_negative, 2000);
+    ngx_conf_merge_sec_value(conf->content_max_age, prev->content_max_age, 86400);
+
+    if (!conf->enable) return NGX_CONF_OK;
+    if (conf->keys == nullptr) {
+        return merge_error(cf, conf, "\"asset_gate on\" needs \"asset_gate_key_file\"");
+    }
+    if (conf->endpoint_proto == nullptr) {
+        return merge_error(cf, conf, "\"asset_gate on\" needs \"asset_gate_redis\"");
+    }
+    if (conf->redis_timeout == 0) {
+        return merge_error(cf, conf, "\"asset_gate_redis_timeout\" must be positive");
+    }
+    conf->endpoint = register_endpoint(cf, conf);
+    if (conf->endpoint == nullptr) return conf_error();
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    mcf->enabled = 1;
+    return NGX_CONF_OK;
+}
+
+// --- directives ------------------------------------------------------------------------------
+
+char *set_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    char *rv = ngx_conf_set_flag_slot(cf, cmd, c);
+    if (rv != NGX_CONF_OK) return rv;
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    if (clcf->named || clcf->noname
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+    ) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"asset_gate\" needs a prefix location, not a named, regex or "
+                           "\"if\" location");
+        return conf_error();
+    }
+    ngx_str_t base = clcf->name;
+    while (base.len > 0 && base.data[base.len - 1] == '/') base.len--;
+    conf->base = base;
+    conf->conf_file = cf->conf_file->file.name;
+    conf->conf_line = cf->conf_file->line;
+    return NGX_CONF_OK;
+}
+
+void destroy_keys(void *data) noexcept { static_cast<KeySet *>(data)->~KeySet(); }
+
+char *set_key_file(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    if (conf->keys != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
+    ngx_str_t path = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) return conf_error();
+    conf->key_file = path;
+
+    FILE *f = std::fopen(reinterpret_cast<const char *>(path.data), "rb");
+    if (f == nullptr) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno, "cannot open key file \"%V\"", &path);
+        return conf_error();
+    }
+    std::string text;
+    char buf[4096];
+    size_t n;
+    bool ok = true;
+    try {
+        while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+            text.append(buf, n);
+            if (text.size() > 1024 * 1024) {
+                ok = false;
+                break;
+            }
+        }
+    } catch (...) {
+        ok = false;
+    }
+    bool read_error = std::ferror(f);
+    std::fclose(f);
+    if (!ok || read_error) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read key file \"%V\"", &path);
+        return conf_error();
+    }
+
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(KeySet));
+    if (cln == nullptr) return conf_error();
+    auto *keys = new (cln->data) KeySet();
+    cln->handler = destroy_keys;
+    try {
+        std::string_view rest(text);
+        ngx_uint_t line = 0;
+        while (!rest.empty()) {
+            size_t nl = rest.find('\n');
+            std::string_view key = rest.substr(0, nl);
+            rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+            line++;
+            if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
+            if (key.empty()) continue;
+            if (key.size() < 32) {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                                   "key on line %ui of \"%V\" is shorter than 32 bytes", line,
+                                   &path);
+            }
+            keys->add(key);
+        }
+    } catch (...) {
+        return conf_error();
+    }
+    OPENSSL_cleanse(text.data(), text.size());
+    if (keys->empty()) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "key file \"%V\" has no keys", &path);
+        return conf_error();
+    }
+    conf->keys = keys;
+    return NGX_CONF_OK;
+}
+
+char *set_target(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    ngx_str_t value = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    auto *field = reinterpret_cast<ngx_str_t *>(reinterpret_cast<char *>(c) + cmd->offset);
+    if (field->data != nullptr || (field == &conf->content && conf->content_inline == 1)) {
+        return const_cast<char *>("is duplicate");
+    }
+    if (field == &conf->content && view(value) == "inline") {
+        conf->content_inline = 1;
+        return NGX_CONF_OK;
+    }
+    if (value.len < 2 || (value.data[0] != '@' && value.data[0] != '/')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", expected a named location (@name) or a URI%s",
+                           &value, field == &conf->content ? " or \"inline\"" : "");
+        return conf_error();
+    }
+    *field = value;
+    if (field == &conf->content) conf->content_inline = 0;
+    return NGX_CONF_OK;
+}
+
+char *set_redis(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    if (conf->endpoint_proto != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
+    ngx_str_t value = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    auto *ep = static_cast<RedisEndpoint *>(ngx_pcalloc(cf->pool, sizeof(RedisEndpoint)));
+    if (ep == nullptr) return conf_error();
+    ep->name = value;
+
+    if (value.len > 5 && ngx_strncmp(value.data, "unix:", 5) == 0) {
+        size_t n = value.len - 5;
+        if (value.data[5] != '/' || n >= sizeof(((struct sockaddr_un *)nullptr)->sun_path)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid redis address \"%V\"", &value);
+            return conf_error();
+        }
+        ep->unix_path.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, n + 1));
+        if (ep->unix_path.data == nullptr) return conf_error();
+        *ngx_cpymem(ep->unix_path.data, value.data + 5, n) = '\0';
+        ep->unix_path.len = n;
+        conf->endpoint_proto = ep;
+        return NGX_CONF_OK;
+    }
+
+    // Names are resolved now, once: hiredis would resolve them synchronously at every connect.
+    ngx_url_t u;
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value;
+    u.default_port = 6379;
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0 || u.uri.len != 0 ||
+        u.family == AF_UNIX) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid redis address \"%V\": %s", &value,
+                               u.err);
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid redis address \"%V\"", &value);
+        }
+        return conf_error();
+    }
+    ep->host.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1));
+    if (ep->host.data == nullptr) return conf_error();
+    ep->host.len =
+        ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, ep->host.data, NGX_SOCKADDR_STRLEN,
+                      0);
+    ep->host.data[ep->host.len] = '\0';
+    ep->port = u.port;
+    if (u.naddrs > 1) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "redis address \"%V\" resolves to %ui addresses, "
+                           "using %V", &value, u.naddrs, &ep->host);
+    }
+    conf->endpoint_proto = ep;
+    return NGX_CONF_OK;
+}
+
+char *set_redis_failure(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    if (conf->redis_failure != NGX_CONF_UNSET_UINT) return const_cast<char *>("is duplicate");
+    ngx_str_t value = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    if (view(value) == "503") {
+        conf->redis_failure = NGX_HTTP_SERVICE_UNAVAILABLE;
+    } else if (view(value) == "404") {
+        conf->redis_failure = NGX_HTTP_NOT_FOUND;
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\", expected 503 or 404",
+                           &value);
+        return conf_error();
+    }
+    return NGX_CONF_OK;
+}
+
+char *set_redis_db(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
+    char *rv = ngx_conf_set_num_slot(cf, cmd, c);
+    if (rv != NGX_CONF_OK) return rv;
+    if (static_cast<LocConf *>(c)->redis_db < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid database number");
+        return conf_error();
+    }
+    return NGX_CONF_OK;
+}
+
+char *set_cache_zone(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
+    auto *mcf = static_cast<MainConf *>(c);
+    if (mcf->cache_zone != nullptr) return const_cast<char *>("is duplicate");
+    return cache_zone_add(cf, &static_cast<ngx_str_t *>(cf->args->elts)[1], &mcf->cache_zone);
+}
+
+#define AG_LOC NGX_HTTP_LOC_CONF
+#define AG_ANY (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
+#define AG_OFF(field) offsetof(LocConf, field)
+
+ngx_command_t g_commands[] = {
+    {ngx_string("asset_gate"), AG_LOC | NGX_CONF_FLAG, set_enable, NGX_HTTP_LOC_CONF_OFFSET,
+     AG_OFF(enable), nullptr},
+    {ngx_string("asset_gate_key_file"), AG_ANY | NGX_CONF_TAKE1, set_key_file,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_audience"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(audience), nullptr},
+    {ngx_string("asset_gate_leeway"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(leeway), nullptr},
+    {ngx_string("asset_gate_render"), AG_LOC | NGX_CONF_TAKE1, set_target,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(render), nullptr},
+    {ngx_string("asset_gate_content"), AG_LOC | NGX_CONF_TAKE1, set_target,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content), nullptr},
+    {ngx_string("asset_gate_redis"), AG_ANY | NGX_CONF_TAKE1, set_redis, NGX_HTTP_LOC_CONF_OFFSET,
+     0, nullptr},
+    {ngx_string("asset_gate_redis_password"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_password), nullptr},
+    {ngx_string("asset_gate_redis_db"), AG_ANY | NGX_CONF_TAKE1, set_redis_db,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_db), nullptr},
+    {ngx_string("asset_gate_redis_timeout"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_timeout), nullptr},
+    {ngx_string("asset_gate_redis_prefix"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_prefix), nullptr},
+    {ngx_string("asset_gate_redis_failure"), AG_ANY | NGX_CONF_TAKE1, set_redis_failure,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_cache_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, set_cache_zone,
+     NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_cache_valid"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache_valid), nullptr},
+    {ngx_string("asset_gate_cache_negative"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache_negative), nullptr},
+    {ngx_string("asset_gate_content_max_age"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content_max_age), nullptr},
+    ngx_null_command,
+};
+
+ngx_int_t preconfiguration(ngx_conf_t *cf) noexcept { return add_variables(cf); }
+
+ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    if (!mcf->enabled) return NGX_OK;  // no gate anywhere: stay out of every request's way
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    auto *h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
+    if (h == nullptr) return NGX_ERROR;
+    *h = [](ngx_http_request_t *r) -> ngx_int_t { return access_handler(r); };
+    if (log_mask_init(cf) != NGX_OK) return NGX_ERROR;
+    return header_filter_init(cf);
+}
+
+ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) return NGX_OK;
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
+    if (mcf == nullptr || !mcf->enabled) return NGX_OK;
+    return redis_clients_init(cycle, mcf);
+}
+
+ngx_int_t init_module(ngx_cycle_t *cycle) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
+    if (mcf == nullptr || !mcf->enabled) return NGX_OK;
+    return log_mask_init_module(cycle);
+}
+
+void exit_process(ngx_cycle_t *) noexcept { redis_clients_exit(); }
+
+ngx_http_module_t g_module_ctx = {
+    preconfiguration,  postconfiguration,
+    create_main_conf,  nullptr,
+    nullptr,           nullptr,
+    create_loc_conf,   merge_loc_conf,
+};
+
+}  // namespace
+
+}  // namespace asset_gate
+
+extern "C" {
+ngx_module_t ngx_http_asset_gate_module = {
+    NGX_MODULE_V1,
+    &asset_gate::g_module_ctx,
+    asset_gate::g_commands,
+    NGX_HTTP_MODULE,
+    nullptr,                    // init master
+    asset_gate::init_module,    // init module
+    asset_gate::init_process,   // init process
+    nullptr,                    // init thread
+    nullptr,                    // exit thread
+    asset_gate::exit_process,   // exit process
+    nullptr,                    // exit master
+    NGX_MODULE_V1_PADDING,
+};
+}

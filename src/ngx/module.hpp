@@ -1,0 +1,111 @@
+// Configuration, per-request state and the entry points shared by the adapter's files.
+#pragma once
+
+#include "ngx/ngx.hpp"
+
+#include "core/reason.hpp"
+#include "core/record.hpp"
+#include "core/token.hpp"
+
+extern "C" {
+extern ngx_module_t ngx_http_asset_gate_module;
+}
+
+namespace asset_gate {
+
+class RedisClient;
+struct Lookup;
+
+// One Redis endpoint as configured; locations that name the same one share a connection.
+struct RedisEndpoint {
+    ngx_str_t name;      // as written, for logs
+    ngx_str_t host;      // numeric address, resolved at configuration time ('\0'-terminated)
+    in_port_t port;
+    ngx_str_t unix_path;  // '\0'-terminated; set for unix: addresses
+    ngx_str_t password;
+    ngx_int_t db;
+    ngx_msec_t timeout;
+    ngx_uint_t index;  // position in the main conf's list: the worker's client of this endpoint
+};
+
+struct MainConf {
+    ngx_shm_zone_t *cache_zone;  // null: no cache
+    ngx_array_t endpoints;       // of RedisEndpoint *
+    ngx_uint_t enabled;          // some location has asset_gate on
+};
+
+struct LocConf {
+    ngx_flag_t enable;
+    ngx_str_t base;  // the gate location's prefix without a trailing slash
+    ngx_str_t conf_file;  // where `asset_gate on` was written, for errors found at merge
+    ngx_uint_t conf_line;
+
+    KeySet *keys;  // config-lifetime, destroyed by a pool cleanup
+    ngx_str_t key_file;
+    ngx_str_t audience;
+    time_t leeway;
+
+    ngx_str_t render;   // "@name" or "/uri"; empty: render surface refused
+    ngx_str_t content;  // same; ignored when content_inline
+    ngx_flag_t content_inline;
+
+    ngx_str_t redis;  // address as written; parsed into endpoint_proto
+    RedisEndpoint *endpoint_proto;
+    ngx_str_t redis_password;
+    ngx_int_t redis_db;
+    ngx_msec_t redis_timeout;
+    ngx_str_t redis_prefix;
+    ngx_uint_t redis_failure;  // NGX_HTTP_SERVICE_UNAVAILABLE or NGX_HTTP_NOT_FOUND
+    RedisEndpoint *endpoint;   // the deduplicated endpoint, set at merge for gate locations
+
+    ngx_msec_t cache_valid;
+    ngx_msec_t cache_negative;
+    time_t content_max_age;
+};
+
+enum class Stage : std::uint8_t { start, pending, resolved, done };
+
+// Per-request state: a plain struct in the request pool, found again after internal
+// redirects through its pool-cleanup marker.
+struct Ctx {
+    ngx_http_request_t *request;
+    Stage stage;
+    bool reason_set;
+    Reason reason;
+    Surface surface;
+    bool classified;
+    bool verified;
+    bool content_allowed;  // the header filter adds the content headers
+    bool download;
+    time_t max_age;  // the gate location's asset_gate_content_max_age, for the filter
+    Purpose purpose;
+    std::uint64_t id;
+    ngx_int_t rc;      // the decision returned on re-entry
+    ngx_str_t name;    // content surface: the requested file name and its extension
+    ngx_str_t ext;
+
+    // Records, copied into the request pool.
+    bool asset_found;
+    ngx_str_t org, format, location, filename;
+    std::int64_t expires_at;
+    bool org_fetched;
+    OrgRecord org_record;
+    bool redis_failed;
+
+    // While a Redis lookup is pending: the link in its waiter list.
+    Lookup *lookup;
+    ngx_queue_t waiter;
+    ngx_msec_t lookup_started;
+};
+
+Ctx *get_ctx(ngx_http_request_t *r) noexcept;
+Ctx *create_ctx(ngx_http_request_t *r) noexcept;
+
+ngx_int_t access_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t add_variables(ngx_conf_t *cf) noexcept;
+ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;
+
+// Wakes a request whose lookup finished: the phase engine re-enters the access handler.
+void wake(Ctx *ctx) noexcept;
+
+}  // namespace asset_gate

@@ -1,0 +1,348 @@
+// The decision (DESIGN.md sections 1-4): purpose x surface, format extensions, asset checks, org
+// gate.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/decision.hpp"
+#include "core/path.hpp"
+#include "record_fixtures.hpp"
+
+namespace asset_gate {
+namespace {
+
+using test::Hash;
+
+constexpr std::int64_t kNow = 1780000000;
+
+// --- step 5: purpose x surface --------------------------------------------------------------
+
+TEST(DecidePurpose, RenderTokenAllowedOnRenderSurface) {
+    EXPECT_EQ(decide_purpose(Purpose::render, Surface::render), Reason::allowed);
+}
+
+TEST(DecidePurpose, RenderTokenRefusedOnContentSurface) {
+    EXPECT_EQ(decide_purpose(Purpose::render, Surface::content), Reason::purpose_surface);
+}
+
+TEST(DecidePurpose, SubscriptionDeliveryTokenAllowedOnContentSurface) {
+    EXPECT_EQ(decide_purpose(Purpose::subscription_delivery, Surface::content), Reason::allowed);
+}
+
+TEST(DecidePurpose, SubscriptionDeliveryTokenRefusedOnRenderSurface) {
+    EXPECT_EQ(decide_purpose(Purpose::subscription_delivery, Surface::render),
+              Reason::purpose_surface);
+}
+
+TEST(DecidePurpose, PublicTokenAllowedOnBothSurfaces) {
+    EXPECT_EQ(decide_purpose(Purpose::public_, Surface::render), Reason::allowed);
+    EXPECT_EQ(decide_purpose(Purpose::public_, Surface::content), Reason::allowed);
+}
+
+TEST(DecidePurpose, MalformedSurfaceRefusedForEveryPurpose) {
+    for (Purpose p : {Purpose::public_, Purpose::render, Purpose::subscription_delivery}) {
+        EXPECT_EQ(decide_purpose(p, Surface::malformed), Reason::malformed_path) << purpose_name(p);
+    }
+}
+
+// --- PostHog's 12-case matrix: sharing on/off x 3 purposes x 2 surfaces ---------------------
+//
+// The org has the security-settings feature (as in test_exported_asset_token_access_matrix);
+// "sharing" is allow_public. Each case runs the whole core path: classify, purpose, asset, org.
+
+struct MatrixCase {
+    const char *name;
+    bool sharing;
+    Purpose purpose;
+    Surface surface;
+    Reason expected;
+};
+
+constexpr MatrixCase kMatrix[] = {
+    {"sharing_off_public_on_page", false, Purpose::public_, Surface::render, Reason::org_blocked},
+    {"sharing_off_public_on_file", false, Purpose::public_, Surface::content, Reason::org_blocked},
+    {"sharing_off_render_on_page", false, Purpose::render, Surface::render, Reason::allowed},
+    {"sharing_off_render_on_file", false, Purpose::render, Surface::content,
+     Reason::purpose_surface},
+    {"sharing_off_subscription_on_page", false, Purpose::subscription_delivery, Surface::render,
+     Reason::purpose_surface},
+    {"sharing_off_subscription_on_file", false, Purpose::subscription_delivery, Surface::content,
+     Reason::allowed},
+    {"sharing_on_public_on_page", true, Purpose::public_, Surface::render, Reason::allowed},
+    {"sharing_on_public_on_file", true, Purpose::public_, Surface::content, Reason::allowed},
+    {"sharing_on_render_on_page", true, Purpose::render, Surface::render, Reason::allowed},
+    {"sharing_on_render_on_file", true, Purpose::render, Surface::content, Reason::purpose_surface},
+    {"sharing_on_subscription_on_page", true, Purpose::subscription_delivery, Surface::render,
+     Reason::purpose_surface},
+    {"sharing_on_subscription_on_file", true, Purpose::subscription_delivery, Surface::content,
+     Reason::allowed},
+};
+
+// Steps 2, 5, 7 and 8 in request order, stopping at the first refusal.
+Reason decide_request(std::string_view uri, Purpose purpose, const AssetRecord &asset,
+                      const OrgRecord &org, std::int64_t now) {
+    const PathInfo path = classify_path(uri, "/exporter");
+    if (Reason r = decide_purpose(purpose, path.surface); r != Reason::allowed) return r;
+    if (Reason r = decide_asset(asset, path.surface, path.ext, now); r != Reason::allowed) return r;
+    return decide_org(purpose, org);
+}
+
+class PostHogMatrix : public ::testing::TestWithParam<MatrixCase> {};
+
+TEST_P(PostHogMatrix, PurposeSurfaceAndOrgGateDecideAsPostHogDoes) {
+    const MatrixCase &c = GetParam();
+    const Hash asset_hash = test::png_asset();
+    const Hash org_hash = c.sharing ? test::org_sharing_on() : test::org_sharing_off();
+    const AssetRecord asset = asset_hash.asset();
+    const OrgRecord org = org_hash.org();
+    ASSERT_TRUE(asset.found);
+    ASSERT_TRUE(org.found);
+
+    const std::string_view uri =
+        c.surface == Surface::render ? "/exporter" : "/exporter/export-weekly-2026-05-27.png";
+    ASSERT_EQ(classify_path(uri, "/exporter").surface, c.surface);
+    EXPECT_EQ(decide_request(uri, c.purpose, asset, org, kNow), c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTwelveCases, PostHogMatrix, ::testing::ValuesIn(kMatrix),
+                         [](const ::testing::TestParamInfo<MatrixCase> &info) {
+                             return std::string(info.param.name);
+                         });
+
+// --- step 8: the org gate -------------------------------------------------------------------
+
+TEST(DecideOrg, PurposeTokensIgnoreTheOrgEntirely) {
+    const OrgRecord missing;
+    const OrgRecord blocked = test::org_sharing_off().org();
+    for (Purpose p : {Purpose::render, Purpose::subscription_delivery}) {
+        EXPECT_EQ(decide_org(p, missing), Reason::allowed) << purpose_name(p);
+        EXPECT_EQ(decide_org(p, blocked), Reason::allowed) << purpose_name(p);
+    }
+}
+
+TEST(DecideOrg, PublicTokenWithoutOrgRecordIsRefused) {
+    EXPECT_EQ(decide_org(Purpose::public_, OrgRecord{}), Reason::org_unknown);
+    EXPECT_EQ(decide_org(Purpose::public_, Hash{}.org()), Reason::org_unknown);
+}
+
+TEST(DecideOrg, PublicTokenBlockedWhenSecurityFeatureAndSharingOff) {
+    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_off().org()), Reason::org_blocked);
+}
+
+TEST(DecideOrg, PublicTokenAllowedWhenSharingOn) {
+    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_on().org()), Reason::allowed);
+}
+
+TEST(DecideOrg, OrgWithoutSecurityFeatureIgnoresAllowPublic) {
+    const Hash no_feature{{"security_settings", "0"}, {"allow_public", "0"}};
+    EXPECT_EQ(decide_org(Purpose::public_, no_feature.org()), Reason::allowed);
+    const Hash feature_absent{{"allow_public", "0"}};
+    EXPECT_EQ(decide_org(Purpose::public_, feature_absent.org()), Reason::allowed);
+}
+
+TEST(DecideOrg, AllowPublicAbsentMeansAllowed) {
+    const Hash allow_public_absent{{"security_settings", "1"}};
+    EXPECT_EQ(decide_org(Purpose::public_, allow_public_absent.org()), Reason::allowed);
+}
+
+// --- format -> extension --------------------------------------------------------------------
+
+struct FormatCase {
+    std::string_view format;
+    std::string_view ext;
+};
+
+constexpr FormatCase kDesignFormats[] = {
+    {"image/png", "png"},
+    {"application/pdf", "pdf"},
+    {"text/csv", "csv"},
+    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+    {"video/webm", "webm"},
+    {"video/mp4", "mp4"},
+    {"image/gif", "gif"},
+    {"application/json", "json"},
+    {"application/x-ndjson", "jsonl"},
+};
+
+TEST(ExtensionForFormat, EveryDesignFormatHasItsExtension) {
+    for (const FormatCase &c : kDesignFormats) {
+        EXPECT_EQ(extension_for_format(c.format), c.ext) << c.format;
+    }
+}
+
+TEST(ExtensionForFormat, AnyOtherFormatUsesItsSubtype) {
+    EXPECT_EQ(extension_for_format("image/webp"), "webp");
+    EXPECT_EQ(extension_for_format("image/jpeg"), "jpeg");
+    EXPECT_EQ(extension_for_format("text/plain"), "plain");
+    EXPECT_EQ(extension_for_format("image/svg+xml"), "svg+xml");
+}
+
+TEST(ExtensionForFormat, ParametersAreIgnored) {
+    EXPECT_EQ(extension_for_format("text/csv; charset=utf-8"), "csv");
+    EXPECT_EQ(extension_for_format("text/csv;charset=utf-8"), "csv");
+    EXPECT_EQ(extension_for_format("application/x-ndjson ; charset=utf-8"), "jsonl");
+    EXPECT_EQ(extension_for_format("image/webp;q=1"), "webp");
+    EXPECT_EQ(extension_for_format("text/plain\t; a=b"), "plain");
+}
+
+TEST(ExtensionForFormat, TableLookupIsCaseSensitive) {
+    EXPECT_EQ(extension_for_format("IMAGE/PNG"), "PNG");
+    EXPECT_EQ(extension_for_format("application/X-NDJSON"), "X-NDJSON");
+}
+
+TEST(ExtensionForFormat, MalformedFormatHasNoExtension) {
+    for (std::string_view f :
+         {"", "png", "image", "image/", "/png", "/", "image/;a=b", "image/ "}) {
+        EXPECT_TRUE(extension_for_format(f).empty()) << f;
+    }
+}
+
+// --- step 7: the asset checks ---------------------------------------------------------------
+
+AssetRecord asset_of(std::string_view format, std::int64_t expires_at = 0,
+                     std::string_view location = "exports/blob") {
+    AssetRecord a;
+    a.found = true;
+    a.org = "org-1";
+    a.format = format;
+    a.location = location;
+    a.expires_at = expires_at;
+    return a;
+}
+
+TEST(DecideAsset, MissingAssetIsUnknown) {
+    EXPECT_EQ(decide_asset(AssetRecord{}, Surface::render, "", kNow), Reason::asset_unknown);
+    EXPECT_EQ(decide_asset(AssetRecord{}, Surface::content, "png", kNow), Reason::asset_unknown);
+}
+
+TEST(DecideAsset, AssetExpiringExactlyNowIsExpired) {
+    EXPECT_EQ(decide_asset(asset_of("image/png", kNow), Surface::content, "png", kNow),
+              Reason::asset_expired);
+    EXPECT_EQ(decide_asset(asset_of("image/png", kNow), Surface::render, "", kNow),
+              Reason::asset_expired);
+}
+
+TEST(DecideAsset, AssetExpiredInThePastIsExpired) {
+    EXPECT_EQ(decide_asset(asset_of("image/png", kNow - 1), Surface::content, "png", kNow),
+              Reason::asset_expired);
+    EXPECT_EQ(decide_asset(asset_of("image/png", 1), Surface::render, "", kNow),
+              Reason::asset_expired);
+}
+
+TEST(DecideAsset, AssetExpiringAfterNowIsAllowed) {
+    EXPECT_EQ(decide_asset(asset_of("image/png", kNow + 1), Surface::content, "png", kNow),
+              Reason::allowed);
+}
+
+TEST(DecideAsset, ExpiresAtZeroNeverExpires) {
+    EXPECT_EQ(decide_asset(asset_of("image/png", 0), Surface::content, "png", INT64_MAX),
+              Reason::allowed);
+}
+
+TEST(DecideAsset, ExpiryFromTheRecordIsTruncatedTowardsExpired) {
+    const AssetRecord rec = Hash{
+        {"org", "o"},
+        {"format", "image/png"},
+        {"location", "a"},
+        {"expires_at",
+         "1780000000.9"}}.asset();
+    EXPECT_EQ(decide_asset(rec, Surface::content, "png", kNow), Reason::asset_expired);
+    EXPECT_EQ(decide_asset(rec, Surface::content, "png", kNow - 1), Reason::allowed);
+}
+
+TEST(DecideAsset, ContentExtensionMustMatchEveryFormat) {
+    for (const FormatCase &c : kDesignFormats) {
+        const AssetRecord a = asset_of(c.format);
+        EXPECT_EQ(decide_asset(a, Surface::content, c.ext, kNow), Reason::allowed) << c.format;
+        for (const FormatCase &other : kDesignFormats) {
+            if (other.ext == c.ext) continue;
+            EXPECT_EQ(decide_asset(a, Surface::content, other.ext, kNow),
+                      Reason::extension_mismatch)
+                << c.format << " served as ." << other.ext;
+        }
+    }
+}
+
+TEST(DecideAsset, ContentExtensionMatchIsCaseSensitive) {
+    EXPECT_EQ(decide_asset(asset_of("image/png"), Surface::content, "PNG", kNow),
+              Reason::extension_mismatch);
+}
+
+TEST(DecideAsset, SubtypeIsNotTheExtensionForMappedFormats) {
+    EXPECT_EQ(decide_asset(asset_of("application/x-ndjson"), Surface::content, "x-ndjson", kNow),
+              Reason::extension_mismatch);
+    EXPECT_EQ(decide_asset(asset_of("application/vnd.openxmlformats-officedocument."
+                                    "spreadsheetml.sheet"),
+                           Surface::content, "sheet", kNow),
+              Reason::extension_mismatch);
+}
+
+TEST(DecideAsset, UnmappedFormatServesUnderItsSubtype) {
+    EXPECT_EQ(decide_asset(asset_of("image/webp"), Surface::content, "webp", kNow),
+              Reason::allowed);
+    EXPECT_EQ(decide_asset(asset_of("image/webp"), Surface::content, "png", kNow),
+              Reason::extension_mismatch);
+}
+
+TEST(DecideAsset, FormatParametersDoNotBreakTheMatch) {
+    EXPECT_EQ(decide_asset(asset_of("text/csv; charset=utf-8"), Surface::content, "csv", kNow),
+              Reason::allowed);
+}
+
+TEST(DecideAsset, FormatWithoutExtensionNeverMatches) {
+    EXPECT_EQ(decide_asset(asset_of("image/"), Surface::content, "", kNow),
+              Reason::extension_mismatch);
+    EXPECT_EQ(decide_asset(asset_of("png"), Surface::content, "png", kNow),
+              Reason::extension_mismatch);
+}
+
+TEST(DecideAsset, ContentWithoutLocationIsUnknown) {
+    EXPECT_EQ(decide_asset(asset_of("image/png", 0, ""), Surface::content, "png", kNow),
+              Reason::asset_unknown);
+}
+
+TEST(DecideAsset, RenderSurfaceSkipsExtensionAndLocationChecks) {
+    EXPECT_EQ(decide_asset(asset_of("image/png"), Surface::render, "", kNow), Reason::allowed);
+    EXPECT_EQ(decide_asset(asset_of("image/png"), Surface::render, "pdf", kNow), Reason::allowed);
+    EXPECT_EQ(decide_asset(asset_of("image/png", 0, ""), Surface::render, "", kNow),
+              Reason::allowed);
+}
+
+TEST(DecideAsset, UnknownIsCheckedBeforeExpiryAndExpiryBeforeExtension) {
+    AssetRecord gone = asset_of("image/png", kNow);
+    gone.found = false;
+    EXPECT_EQ(decide_asset(gone, Surface::content, "pdf", kNow), Reason::asset_unknown);
+    EXPECT_EQ(decide_asset(asset_of("image/png", kNow), Surface::content, "pdf", kNow),
+              Reason::asset_expired);
+}
+
+TEST(DecideAsset, MalformedSurfaceIsRefused) {
+    EXPECT_EQ(decide_asset(asset_of("image/png"), Surface::malformed, "png", kNow),
+              Reason::malformed_path);
+}
+
+// --- the whole core path for a content request ----------------------------------------------
+
+TEST(DecideRequest, PublicContentRequestRefusedWhenOrgRecordMissing) {
+    const Hash asset = test::png_asset();
+    EXPECT_EQ(decide_request("/exporter/x.png", Purpose::public_, asset.asset(), OrgRecord{}, kNow),
+              Reason::org_unknown);
+    EXPECT_EQ(decide_request("/exporter/x.png", Purpose::subscription_delivery, asset.asset(),
+                             OrgRecord{}, kNow),
+              Reason::allowed);
+}
+
+TEST(DecideRequest, MalformedPathIsRefusedBeforeAnyRecordIsConsulted) {
+    EXPECT_EQ(decide_request("/exporter/", Purpose::public_, AssetRecord{}, OrgRecord{}, kNow),
+              Reason::malformed_path);
+}
+
+TEST(DecideRequest, DeliveryTokenOnWrongExtensionIsAMismatch) {
+    const Hash asset = test::png_asset();
+    EXPECT_EQ(decide_request("/exporter/export.pdf", Purpose::subscription_delivery, asset.asset(),
+                             OrgRecord{}, kNow),
+              Reason::extension_mismatch);
+}
+
+}  // namespace
+}  // namespace asset_gate
