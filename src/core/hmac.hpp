@@ -13,12 +13,15 @@ namespace asset_gate {
 using Mac = std::array<std::uint8_t, 32>;
 
 class HmacSha256Key {
-public:
+  public:
     explicit HmacSha256Key(std::string_view secret) noexcept;
+    HmacSha256Key(const HmacSha256Key &) noexcept = default;
+    HmacSha256Key &operator=(const HmacSha256Key &) noexcept = default;
+    ~HmacSha256Key();  // cleanses the key states
     Mac sign(std::string_view message) const noexcept;
     std::size_t secret_size() const noexcept { return secret_size_; }
 
-private:
+  private:
     SHA256_CTX inner_;
     SHA256_CTX outer_;
     std::size_t secret_size_;

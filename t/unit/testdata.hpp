@@ -1,0 +1,115 @@
+// Shared test fixtures: the external test-vector folder, JSON and encoding helpers, token minting.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <jansson.h>
+
+#include "core/hmac.hpp"
+
+namespace asset_gate::testing {
+
+struct JsonDeleter {
+    void operator()(json_t *v) const { json_decref(v); }
+};
+using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
+
+// The Wycheproof folder: $ASSET_GATE_TESTDATA (the testdata folder or the wycheproof folder
+// itself), else ../shared/testdata from the current directory (tests run from the repo root).
+inline std::string wycheproof_file(const std::string &name) {
+    std::vector<std::string> candidates;
+    if (const char *env = std::getenv("ASSET_GATE_TESTDATA"); env != nullptr && *env != '\0') {
+        candidates.push_back(std::string(env) + "/wycheproof/" + name);
+        candidates.push_back(std::string(env) + "/" + name);
+    } else {
+        candidates.push_back("../shared/testdata/wycheproof/" + name);
+    }
+    for (const std::string &path : candidates) {
+        if (std::FILE *f = std::fopen(path.c_str(), "rb"); f != nullptr) {
+            std::fclose(f);
+            return path;
+        }
+    }
+    return {};
+}
+
+// Loads a Wycheproof vector file, or an empty pointer when it is absent or unreadable.
+inline JsonPtr load_wycheproof(const std::string &name) {
+    const std::string path = wycheproof_file(name);
+    if (path.empty()) return nullptr;
+    json_error_t error;
+    return JsonPtr(json_load_file(path.c_str(), 0, &error));
+}
+
+// Binds `var` to the vector file's root, or skips the calling test when the file is absent.
+#define ASSET_GATE_LOAD_VECTORS_OR_SKIP(var, name)                                     \
+    ::asset_gate::testing::JsonPtr var = ::asset_gate::testing::load_wycheproof(name); \
+    if (!var)                                                                          \
+    GTEST_SKIP() << name << " not found (set ASSET_GATE_TESTDATA or provide "          \
+                 << "../shared/testdata/wycheproof)"
+
+inline std::string_view json_str(const json_t *object, const char *key) {
+    const json_t *v = json_object_get(object, key);
+    return json_is_string(v) ? std::string_view(json_string_value(v), json_string_length(v))
+                             : std::string_view{};
+}
+
+inline std::string hex_decode(std::string_view hex) {
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+    }
+    return out;
+}
+
+inline constexpr std::string_view kBase64UrlAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// Reference encoder, written independently of the decoder under test.
+inline std::string b64url(std::string_view in) {
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (unsigned char c : in) {
+        acc = acc << 8 | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(kBase64UrlAlphabet[(acc >> bits) & 0x3f]);
+        }
+    }
+    if (bits > 0) out.push_back(kBase64UrlAlphabet[(acc << (6 - bits)) & 0x3f]);
+    return out;
+}
+
+inline std::string b64url(const Mac &mac) {
+    return b64url(std::string_view(reinterpret_cast<const char *>(mac.data()), mac.size()));
+}
+
+inline constexpr std::string_view kPyJwtHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
+
+// A compact JWS over the given header and payload texts, signed with `secret`.
+inline std::string mint(std::string_view header_json, std::string_view payload_json,
+                        std::string_view secret) {
+    std::string signing_input = b64url(header_json) + "." + b64url(payload_json);
+    return signing_input + "." + b64url(HmacSha256Key(secret).sign(signing_input));
+}
+
+inline std::string mint(std::string_view payload_json, std::string_view secret) {
+    return mint(kPyJwtHeaderJson, payload_json, secret);
+}
+
+}  // namespace asset_gate::testing
