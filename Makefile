@@ -21,7 +21,7 @@ CORE_LIBS := -ljansson -lcrypto
 GTEST     := -lgtest -lgtest_main -pthread
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all module unit unit-san test integration conformance fuzz bench run check clean format lint
+.PHONY: all module unit unit-san test integration conformance fuzz bench bench-core run check clean format lint
 
 all: module
 
@@ -80,6 +80,18 @@ fuzz: $(FUZZERS)
 	        || { tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
 	    grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
 	done
+
+# --- benchmarks: Google Benchmark for the core, wrk against real nginx for the whole gate --
+$(BUILD)/bench_core: t/bench/bench_core.cpp $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) -O2 -g -DNDEBUG -o $@ $< $(CORE_SRCS) $(CORE_LIBS) -lbenchmark -pthread
+
+bench-core: $(BUILD)/bench_core
+	$(BUILD)/bench_core --benchmark_min_time=0.5
+
+bench: $(MODULE) $(BUILD)/bench_core
+	$(BUILD)/bench_core --benchmark_min_time=0.5
+	scripts/bench.py
 
 # --- operating -----------------------------------------------------------------------------
 run: $(MODULE)

@@ -1,0 +1,111 @@
+// Google Benchmark figures for the core's per-request work: verification of a valid and of an
+// invalid token, path classification, the decision.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "core/decision.hpp"
+#include "core/path.hpp"
+#include "core/token.hpp"
+
+using namespace asset_gate;
+
+namespace {
+
+constexpr std::int64_t kNow = 1780000000;
+constexpr const char *kKey = "bench-current-signing-key-0123456789abcdef";
+
+std::string sign(const std::string &header_payload) {
+    HmacSha256Key key(kKey);
+    Mac mac = key.sign(header_payload);
+    static const char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    unsigned bits = 0;
+    int nbits = 0;
+    for (std::uint8_t b : mac) {
+        bits = (bits << 8) | b;
+        nbits += 8;
+        while (nbits >= 6) {
+            out.push_back(kAlphabet[(bits >> (nbits - 6)) & 63]);
+            nbits -= 6;
+        }
+    }
+    if (nbits > 0) out.push_back(kAlphabet[(bits << (6 - nbits)) & 63]);
+    return header_payload + "." + out;
+}
+
+// base64url of PyJWT's header {"alg":"HS256","typ":"JWT"} and of the claims
+// {"id":101,"exp":1790000000,"aud":"posthog:exported_asset"}; sign() adds the signature.
+const std::string kSigningInput =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJpZCI6MTAxLCJleHAiOjE3OTAwMDAwMDAsImF1ZCI6InBvc3Rob2c6ZXhwb3J0ZWRfYXNzZXQifQ";
+
+KeySet keys() {
+    KeySet k;
+    k.add(kKey);
+    k.add("bench-previous-signing-key-fedcba9876543210");
+    return k;
+}
+
+void BM_VerifyValidToken(benchmark::State &state) {
+    KeySet k = keys();
+    std::string token = sign(kSigningInput);
+    VerifyOptions opts;
+    opts.now = kNow;
+    if (verify_token(token, k, opts).reason != Reason::allowed) {
+        state.SkipWithError("the benchmark token does not verify");
+        return;
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(verify_token(token, k, opts));
+}
+BENCHMARK(BM_VerifyValidToken);
+
+void BM_VerifyBadSignature(benchmark::State &state) {
+    KeySet k = keys();
+    std::string token = sign(kSigningInput);
+    token[token.size() - 2] = token[token.size() - 2] == 'A' ? 'B' : 'A';
+    VerifyOptions opts;
+    opts.now = kNow;
+    if (verify_token(token, k, opts).reason != Reason::bad_signature) {
+        state.SkipWithError("the tampered token is not refused for its signature");
+        return;
+    }
+    for (auto _ : state) benchmark::DoNotOptimize(verify_token(token, k, opts));
+}
+BENCHMARK(BM_VerifyBadSignature);
+
+void BM_ClassifyContentPath(benchmark::State &state) {
+    std::string_view uri = "/exporter/export-weekly-report-2026-05-27-101010.png";
+    for (auto _ : state) benchmark::DoNotOptimize(classify_path(uri, "/exporter"));
+}
+BENCHMARK(BM_ClassifyContentPath);
+
+void BM_ClassifyMalformedPath(benchmark::State &state) {
+    std::string_view uri = "/exporter/a/b.png";
+    for (auto _ : state) benchmark::DoNotOptimize(classify_path(uri, "/exporter"));
+}
+BENCHMARK(BM_ClassifyMalformedPath);
+
+void BM_Decide(benchmark::State &state) {
+    AssetRecord asset;
+    asset.found = true;
+    asset.org = "org-1";
+    asset.format = "image/png";
+    asset.location = "exports/png/team-1/blob";
+    OrgRecord org;
+    org.found = true;
+    org.security_settings = true;
+    org.allow_public = true;
+    for (auto _ : state) {
+        Reason r = decide_purpose(Purpose::public_, Surface::content);
+        if (r == Reason::allowed) r = decide_asset(asset, Surface::content, "png", kNow);
+        if (r == Reason::allowed) r = decide_org(Purpose::public_, org);
+        benchmark::DoNotOptimize(r);
+    }
+}
+BENCHMARK(BM_Decide);
+
+}  // namespace
+
+BENCHMARK_MAIN();
