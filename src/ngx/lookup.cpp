@@ -2,6 +2,7 @@
 // concurrent misses for the same record in one worker share one command.
 #include "ngx/lookup.hpp"
 
+#include <initializer_list>
 #include <new>
 #include <string>
 
@@ -206,7 +207,7 @@ void on_deadline(ngx_event_t *ev) noexcept {
 }
 
 // Decodes a cached value into ctx; false for a miss.
-bool from_cache(ngx_shm_zone_t *zone, const std::string &key, ngx_http_request_t *r, Ctx *ctx,
+bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *r, Ctx *ctx,
                 bool is_org) noexcept {
     ngx_str_t value;
     CacheHit hit = cache_get(zone, key, r->pool, &value);
@@ -229,7 +230,7 @@ bool from_cache(ngx_shm_zone_t *zone, const std::string &key, ngx_http_request_t
     return true;
 }
 
-Lookup *find_pending(RedisClient *client, const std::string &key) noexcept {
+Lookup *find_pending(RedisClient *client, std::string_view key) noexcept {
     ngx_queue_t *head = client->lookups();
     for (ngx_queue_t *q = ngx_queue_head(head); q != ngx_queue_sentinel(head);
          q = ngx_queue_next(q)) {
@@ -241,26 +242,36 @@ Lookup *find_pending(RedisClient *client, const std::string &key) noexcept {
 
 }  // namespace
 
+// Joins `parts` into the request pool (cache keys on the hit path: no heap allocation).
+static std::string_view join(ngx_pool_t *pool, std::initializer_list<std::string_view> parts) noexcept {
+    size_t len = 0;
+    for (std::string_view p : parts) len += p.size();
+    auto *out = static_cast<u_char *>(ngx_pnalloc(pool, len));
+    if (out == nullptr) return {};
+    u_char *q = out;
+    for (std::string_view p : parts) q = ngx_cpymem(q, p.data(), p.size());
+    return {reinterpret_cast<char *>(out), len};
+}
+
 ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept try {
     MainConf *mcf = main_conf();
     ngx_shm_zone_t *cache = mcf->cache_zone;
     bool wants_org = ctx->purpose == Purpose::public_;
 
-    // "<endpoint>|<prefix>asset:<id>": one zone may serve several Redis endpoints.
-    std::string cache_prefix;
-    cache_prefix.reserve(lcf->endpoint->name.len + lcf->redis_prefix.len + 24);
-    cache_prefix.append(view(lcf->endpoint->name)).append("/");
-    cache_prefix.append(std::to_string(lcf->endpoint->db)).append("|");
-    cache_prefix.append(view(lcf->redis_prefix));
-    std::string id = std::to_string(ctx->id);
-    std::string asset_cache_key = cache_prefix + "asset:" + id;
+    u_char idbuf[NGX_INT64_LEN];
+    std::string_view id(reinterpret_cast<char *>(idbuf), ngx_sprintf(idbuf, "%uL", ctx->id) - idbuf);
+    std::string_view cache_prefix = view(lcf->cache_prefix);
+    std::string_view asset_cache_key = join(r->pool, {cache_prefix, "asset:", id});
+    if (asset_cache_key.empty()) {
+        ctx->redis_failed = true;
+        return NGX_OK;
+    }
 
     LookupKind kind = wants_org ? LookupKind::asset_and_org : LookupKind::asset;
     if (cache != nullptr && from_cache(cache, asset_cache_key, r, ctx, false)) {
         if (!wants_org || !ctx->asset_found) return NGX_OK;
-        if (from_cache(cache, cache_prefix + "org:" + std::string(view(ctx->org)), r, ctx, true)) {
-            return NGX_OK;
-        }
+        std::string_view org_key = join(r->pool, {cache_prefix, "org:", view(ctx->org)});
+        if (!org_key.empty() && from_cache(cache, org_key, r, ctx, true)) return NGX_OK;
         kind = LookupKind::org;
     }
 
@@ -270,9 +281,13 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
         return NGX_OK;
     }
 
-    std::string coalesce = kind == LookupKind::org
-                               ? "o|" + cache_prefix + std::string(view(ctx->org))
-                               : (kind == LookupKind::asset ? "a|" : "A|") + asset_cache_key;
+    // The miss path: one Redis round trip, shared by every request that wants the same.
+    std::string coalesce;
+    if (kind == LookupKind::org) {
+        coalesce.append("o|").append(cache_prefix).append(view(ctx->org));
+    } else {
+        coalesce.append(kind == LookupKind::asset ? "a|" : "A|").append(asset_cache_key);
+    }
     Lookup *lk = find_pending(client, coalesce);
     if (lk == nullptr) {
         lk = new Lookup();
@@ -282,7 +297,7 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
         lk->finished = false;
         lk->key = std::move(coalesce);
         lk->asset_cache_key = asset_cache_key;
-        lk->org_cache_prefix = cache_prefix + "org:";
+        lk->org_cache_prefix.append(cache_prefix).append("org:");
         lk->cache = cache;
         lk->ttl_valid = lcf->cache_valid;
         lk->ttl_negative = lcf->cache_negative;
@@ -296,16 +311,17 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
             const char *argv[] = {"HGETALL", key.c_str()};
             size_t lens[] = {7, key.size()};
             sent = client->command(2, argv, lens, on_reply, lk);
-        } else if (kind == LookupKind::asset) {
-            key = prefix + "asset:" + id;
-            const char *argv[] = {"HGETALL", key.c_str()};
-            size_t lens[] = {7, key.size()};
-            sent = client->command(2, argv, lens, on_reply, lk);
         } else {
-            key = prefix + "asset:" + id;
-            const char *argv[] = {"EVAL", kAssetAndOrgScript, "1", key.c_str(), prefix.c_str()};
-            size_t lens[] = {4, sizeof(kAssetAndOrgScript) - 1, 1, key.size(), prefix.size()};
-            sent = client->command(5, argv, lens, on_reply, lk);
+            key = prefix + "asset:" + std::string(id);
+            if (kind == LookupKind::asset) {
+                const char *argv[] = {"HGETALL", key.c_str()};
+                size_t lens[] = {7, key.size()};
+                sent = client->command(2, argv, lens, on_reply, lk);
+            } else {
+                const char *argv[] = {"EVAL", kAssetAndOrgScript, "1", key.c_str(), prefix.c_str()};
+                size_t lens[] = {4, sizeof(kAssetAndOrgScript) - 1, 1, key.size(), prefix.size()};
+                sent = client->command(5, argv, lens, on_reply, lk);
+            }
         }
         if (!sent) {
             delete lk;

@@ -123,6 +123,13 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     }
     conf->endpoint = register_endpoint(cf, conf);
     if (conf->endpoint == nullptr) return conf_error();
+    size_t len = conf->endpoint->name.len + NGX_INT_T_LEN + conf->redis_prefix.len + 2;
+    conf->cache_prefix.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
+    if (conf->cache_prefix.data == nullptr) return conf_error();
+    conf->cache_prefix.len = ngx_sprintf(conf->cache_prefix.data, "%V/%i|%V", &conf->endpoint->name,
+                                         conf->endpoint->db,
+                                         &conf->redis_prefix) -
+                             conf->cache_prefix.data;
     auto *mcf = static_cast<MainConf *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
@@ -386,11 +393,14 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
     return header_filter_init(cf);
 }
 
+VerifiedTokenCache *g_verified_tokens = nullptr;
+
 ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
     if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) return NGX_OK;
     auto *mcf = static_cast<MainConf *>(
         ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
     if (mcf == nullptr || !mcf->enabled) return NGX_OK;
+    g_verified_tokens = new (std::nothrow) VerifiedTokenCache();
     return redis_clients_init(cycle, mcf);
 }
 
@@ -401,7 +411,11 @@ ngx_int_t init_module(ngx_cycle_t *cycle) noexcept {
     return log_mask_init_module(cycle);
 }
 
-void exit_process(ngx_cycle_t *) noexcept { redis_clients_exit(); }
+void exit_process(ngx_cycle_t *) noexcept {
+    redis_clients_exit();
+    delete g_verified_tokens;
+    g_verified_tokens = nullptr;
+}
 
 ngx_http_module_t g_module_ctx = {
     preconfiguration,  postconfiguration,
@@ -411,6 +425,8 @@ ngx_http_module_t g_module_ctx = {
 };
 
 }  // namespace
+
+VerifiedTokenCache *verified_tokens() noexcept { return g_verified_tokens; }
 
 }  // namespace asset_gate
 

@@ -6,6 +6,7 @@
 #include "core/reason.hpp"
 #include "core/record.hpp"
 #include "core/token.hpp"
+#include "core/verified_cache.hpp"
 
 extern "C" {
 extern ngx_module_t ngx_http_asset_gate_module;
@@ -57,6 +58,7 @@ struct LocConf {
     ngx_str_t redis_prefix;
     ngx_uint_t redis_failure;  // NGX_HTTP_SERVICE_UNAVAILABLE or NGX_HTTP_NOT_FOUND
     RedisEndpoint *endpoint;   // the deduplicated endpoint, set at merge for gate locations
+    ngx_str_t cache_prefix;    // "<endpoint>/<db>|<redis prefix>": one zone, many endpoints
 
     ngx_msec_t cache_valid;
     ngx_msec_t cache_negative;
@@ -104,6 +106,9 @@ Ctx *create_ctx(ngx_http_request_t *r) noexcept;
 ngx_int_t access_handler(ngx_http_request_t *r) noexcept;
 ngx_int_t add_variables(ngx_conf_t *cf) noexcept;
 ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;
+
+// The worker's cache of verified tokens (null outside worker processes).
+VerifiedTokenCache *verified_tokens() noexcept;
 
 // Wakes a request whose lookup finished: the phase engine re-enters the access handler.
 void wake(Ctx *ctx) noexcept;
