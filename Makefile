@@ -75,8 +75,9 @@ fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do \
 	    mkdir -p $(BUILD)/corpus/$$(basename $$f); \
 	    echo "fuzz: $$(basename $$f) for $(FUZZ_SECONDS)s"; \
+	    seeds=t/fuzz/seeds/$$(basename $$f); [ -d $$seeds ] || seeds=; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f) \
-	        t/fuzz/seeds/$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+	        $$seeds 2>$(BUILD)/fuzz/$$(basename $$f).log \
 	        || { tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
 	    grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
 	done
