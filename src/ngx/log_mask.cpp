@@ -1,6 +1,6 @@
-// Masks token signatures wherever nginx itself logs the request line: the error log's
-// "request:" context (for every request, including those refused before any phase ran, such
-// as a 400 for a bad URI) and the $request variable that access logs use.
+// Masks token signatures wherever nginx itself logs the request line: every error log that an
+// http location writes to (its "request: ..." context, also for requests nginx refuses before
+// any module runs, such as a 400 on a keep-alive connection) and the $request variable.
 #include "ngx/log_mask.hpp"
 
 #include "core/log_mask.hpp"
@@ -9,21 +9,61 @@ namespace asset_gate {
 
 namespace {
 
-ngx_log_handler_pt g_http_log_handler;  // nginx's own ngx_http_log_error
 ngx_http_get_variable_pt g_request_variable;
 
-u_char *log_handler(ngx_log_t *log, u_char *buf, size_t len) noexcept {
-    u_char *p = g_http_log_handler(log, buf, len);
-    size_t n = mask_token_signatures({reinterpret_cast<char *>(buf), static_cast<size_t>(p - buf)},
-                                     reinterpret_cast<char *>(buf));
-    return buf + n;
+// What an error log did before the mask was put in front of it.
+struct Writer {
+    ngx_log_writer_pt writer;  // null: a file
+    void *wdata;
+};
+
+void masking_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf, size_t len) noexcept {
+    auto *w = static_cast<Writer *>(log->wdata);
+    len = mask_token_signatures({reinterpret_cast<char *>(buf), len}, reinterpret_cast<char *>(buf));
+    if (w->writer != nullptr) {
+        ngx_log_t original = *log;
+        original.writer = w->writer;
+        original.wdata = w->wdata;
+        w->writer(&original, level, buf, len);
+        return;
+    }
+    if (ngx_time() == log->disk_full_time) return;  // as nginx does for a full disk
+    if (ngx_write_fd(log->file->fd, buf, len) == -1 && ngx_errno == NGX_ENOSPC) {
+        log->disk_full_time = ngx_time();
+    }
 }
 
-void init_connection(ngx_connection_t *c) noexcept {
-    ngx_http_init_connection(c);
-    if (c->fd == static_cast<ngx_socket_t>(-1) || c->destroyed || c->log == nullptr) return;
-    if (g_http_log_handler == nullptr) g_http_log_handler = c->log->handler;
-    if (c->log->handler == g_http_log_handler) c->log->handler = log_handler;
+bool mask_log(ngx_conf_t *cf, ngx_log_t *log) noexcept {
+    for (; log != nullptr; log = log->next) {
+        if (log->writer == masking_writer) continue;
+        auto *w = static_cast<Writer *>(ngx_palloc(cf->pool, sizeof(Writer)));
+        if (w == nullptr) return false;
+        w->writer = log->writer;
+        w->wdata = log->wdata;
+        log->writer = masking_writer;
+        log->wdata = w;
+    }
+    return true;
+}
+
+bool mask_location(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf) noexcept;
+
+bool mask_tree(ngx_conf_t *cf, ngx_http_location_tree_node_t *node) noexcept {
+    if (node == nullptr) return true;
+    return (node->exact == nullptr || mask_location(cf, node->exact)) &&
+           (node->inclusive == nullptr || mask_location(cf, node->inclusive)) &&
+           mask_tree(cf, node->left) && mask_tree(cf, node->right) && mask_tree(cf, node->tree);
+}
+
+// A location's error log, and those of the locations nested in it.
+bool mask_location(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf) noexcept {
+    if (!mask_log(cf, clcf->error_log) || !mask_tree(cf, clcf->static_locations)) return false;
+#if (NGX_PCRE)
+    for (auto **re = clcf->regex_locations; re != nullptr && *re != nullptr; re++) {
+        if (!mask_location(cf, *re)) return false;
+    }
+#endif
+    return true;
 }
 
 ngx_int_t request_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
@@ -47,26 +87,35 @@ void mask_request_line(ngx_http_request_t *r) noexcept {
 ngx_int_t log_mask_init(ngx_conf_t *cf) noexcept {
     auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
-    if (cmcf->variables_keys == nullptr) return NGX_OK;
-    auto *keys = static_cast<ngx_hash_key_t *>(cmcf->variables_keys->keys.elts);
-    for (ngx_uint_t i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
-        if (view(keys[i].key) != "request") continue;
-        auto *var = static_cast<ngx_http_variable_t *>(keys[i].value);
-        if (var->get_handler != request_variable) {
-            g_request_variable = var->get_handler;
-            var->get_handler = request_variable;
-        }
-        var->flags |= NGX_HTTP_VAR_NOCACHEABLE;
-    }
-    return NGX_OK;
-}
 
-ngx_int_t log_mask_init_module(ngx_cycle_t *cycle) noexcept {
-    auto *ls = static_cast<ngx_listening_t *>(cycle->listening.elts);
-    for (ngx_uint_t i = 0; i < cycle->listening.nelts; i++) {
-        if (ls[i].handler == ngx_http_init_connection) ls[i].handler = init_connection;
+    // $request, for access logs.
+    if (cmcf->variables_keys != nullptr) {
+        auto *keys = static_cast<ngx_hash_key_t *>(cmcf->variables_keys->keys.elts);
+        for (ngx_uint_t i = 0; i < cmcf->variables_keys->keys.nelts; i++) {
+            if (view(keys[i].key) != "request") continue;
+            auto *var = static_cast<ngx_http_variable_t *>(keys[i].value);
+            if (var->get_handler != request_variable) {
+                g_request_variable = var->get_handler;
+                var->get_handler = request_variable;
+            }
+            var->flags |= NGX_HTTP_VAR_NOCACHEABLE;
+        }
     }
-    return NGX_OK;
+
+    // Every error log of every server and location: connections take their log from these.
+    auto **servers = static_cast<ngx_http_core_srv_conf_t **>(cmcf->servers.elts);
+    for (ngx_uint_t s = 0; s < cmcf->servers.nelts; s++) {
+        auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+            servers[s]->ctx->loc_conf[ngx_http_core_module.ctx_index]);
+        if (!mask_location(cf, clcf)) return NGX_ERROR;
+        for (auto **named = servers[s]->named_locations; named != nullptr && *named != nullptr;
+             named++) {
+            if (!mask_location(cf, *named)) return NGX_ERROR;
+        }
+    }
+    auto *main_clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    return mask_location(cf, main_clcf) ? NGX_OK : NGX_ERROR;
 }
 
 }  // namespace asset_gate

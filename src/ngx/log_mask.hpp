@@ -8,10 +8,8 @@ namespace asset_gate {
 // Replaces r->request_line by a masked copy when it holds a token signature.
 void mask_request_line(ngx_http_request_t *r) noexcept;
 
-// postconfiguration: $request masks before it answers.
+// postconfiguration: $request masks before it answers, and every http error log masks what
+// it writes.
 ngx_int_t log_mask_init(ngx_conf_t *cf) noexcept;
-
-// init_module: connections accepted by http listeners get the masking error-log handler.
-ngx_int_t log_mask_init_module(ngx_cycle_t *cycle) noexcept;
 
 }  // namespace asset_gate

@@ -404,13 +404,6 @@ ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
     return redis_clients_init(cycle, mcf);
 }
 
-ngx_int_t init_module(ngx_cycle_t *cycle) noexcept {
-    auto *mcf = static_cast<MainConf *>(
-        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
-    if (mcf == nullptr || !mcf->enabled) return NGX_OK;
-    return log_mask_init_module(cycle);
-}
-
 void exit_process(ngx_cycle_t *) noexcept {
     redis_clients_exit();
     delete g_verified_tokens;
@@ -437,7 +430,7 @@ ngx_module_t ngx_http_asset_gate_module = {
     asset_gate::g_commands,
     NGX_HTTP_MODULE,
     nullptr,                    // init master
-    asset_gate::init_module,    // init module
+    nullptr,                    // init module
     asset_gate::init_process,   // init process
     nullptr,                    // init thread
     nullptr,                    // exit thread
