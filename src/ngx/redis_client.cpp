@@ -20,6 +20,41 @@ RedisClient *client_of(const redisAsyncContext *ac) noexcept {
     return static_cast<RedisClient *>(ac->data);
 }
 
+// hiredis aborts the process (an assert) on a reply that no command asked for, unless the
+// context is subscribed. A peer that speaks first or answers twice must not take a worker
+// down: the reader refuses such a reply (a reader error), and hiredis then drops the
+// connection as it does for any protocol error.
+redisReplyObjectFunctions *g_hiredis_functions = nullptr;
+
+bool unsolicited(const redisReadTask *task) noexcept {
+    auto *ac = static_cast<const redisAsyncContext *>(task->privdata);
+    return task->parent == nullptr && ac->replies.head == nullptr;
+}
+
+void *guarded_string(const redisReadTask *task, char *str, size_t len) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createString(task, str, len);
+}
+void *guarded_array(const redisReadTask *task, int elements) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createArray(task, elements);
+}
+void *guarded_integer(const redisReadTask *task, long long value) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createInteger(task, value);
+}
+void *guarded_nil(const redisReadTask *task) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createNil(task);
+}
+void guarded_free(void *reply) noexcept { g_hiredis_functions->freeObject(reply); }
+
+redisReplyObjectFunctions g_guarded_functions = {guarded_string, guarded_array, guarded_integer,
+                                                 guarded_nil, guarded_free};
+
+void guard_reader(redisAsyncContext *ac) noexcept {
+    redisReader *reader = ac->c.reader;
+    if (g_hiredis_functions == nullptr) g_hiredis_functions = reader->fn;
+    reader->fn = &g_guarded_functions;
+    reader->privdata = ac;
+}
+
 void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data, ngx_log_t *log) {
     ngx_memzero(ev, sizeof(ngx_event_t));
     ev->handler = handler;
@@ -81,6 +116,7 @@ void RedisClient::connect() noexcept {
         return;
     }
     ac->data = this;
+    guard_reader(ac);
     ac_ = ac;
     connected_ = false;
     redisAsyncSetConnectCallback(ac, on_connect);
