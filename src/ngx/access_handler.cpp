@@ -9,6 +9,7 @@
 #include "core/path.hpp"
 #include "ngx/log_mask.hpp"
 #include "ngx/lookup.hpp"
+#include "ngx/s3.hpp"
 
 namespace asset_gate {
 
@@ -81,6 +82,11 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: allowed asset %uL %s",
                    ctx->id, ctx->surface == Surface::content ? "content" : "render");
 
+    if (ctx->surface == Surface::content && lcf->s3_redirect) {
+        ctx->content_allowed = false;  // the store sends the content, with its own headers
+        ctx->rc = s3_redirect(r, ctx, lcf);
+        return ctx->rc;
+    }
     if (ctx->surface == Surface::content && lcf->content_inline) {
         ctx->rc = NGX_OK;
         return NGX_OK;  // the gate location serves it itself: no internal redirect
@@ -243,8 +249,9 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     // 5. purpose x surface, and whether this location serves the surface at all
     Reason reason = decide_purpose(ctx->purpose, ctx->surface);
     if (reason != Reason::allowed) return deny(r, ctx, reason);
-    bool served = ctx->surface == Surface::render ? lcf->render.len != 0
-                                                  : (lcf->content.len != 0 || lcf->content_inline);
+    bool served = ctx->surface == Surface::render
+                      ? lcf->render.len != 0
+                      : (lcf->content.len != 0 || lcf->content_inline || lcf->s3_redirect);
     if (!served) return deny(r, ctx, Reason::purpose_surface);
 
     // 6. records

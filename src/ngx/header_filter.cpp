@@ -2,6 +2,9 @@
 // referrer policy on everything the gate answered, the content headers on allowed content.
 #include "ngx/module.hpp"
 
+#include "core/disposition.hpp"
+#include "ngx/s3.hpp"
+
 namespace asset_gate {
 
 namespace {
@@ -32,44 +35,21 @@ void drop(ngx_http_request_t *r, std::string_view name) noexcept {
     }
 }
 
-// attachment; filename="..." with quotes, backslashes, controls and non-ASCII replaced by
-// '_', plus filename*=UTF-8''... (RFC 6266) when the name has non-ASCII bytes.
 std::string_view disposition(ngx_pool_t *pool, std::string_view name) noexcept {
-    static constexpr std::string_view kHead = "attachment; filename=\"";
-    static constexpr std::string_view kStar = "\"; filename*=UTF-8''";
-    size_t cap = kHead.size() + name.size() + kStar.size() + 3 * name.size() + 1;
-    auto *out = static_cast<u_char *>(ngx_pnalloc(pool, cap));
+    auto *out = static_cast<char *>(ngx_pnalloc(pool, content_disposition_size(name)));
     if (out == nullptr) return {};
-    u_char *p = ngx_cpymem(out, kHead.data(), kHead.size());
-    bool non_ascii = false;
-    for (unsigned char ch : name) {
-        bool plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
-        non_ascii |= ch >= 0x80;
-        *p++ = plain ? ch : '_';
-    }
-    if (non_ascii) {
-        p = ngx_cpymem(p, kStar.data(), kStar.size());
-        static const char kHex[] = "0123456789ABCDEF";
-        for (unsigned char ch : name) {
-            if ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
-                ch == '.' || ch == '-' || ch == '_' || ch == '~') {
-                *p++ = ch;
-            } else {
-                *p++ = '%';
-                *p++ = kHex[ch >> 4];
-                *p++ = kHex[ch & 0xf];
-            }
-        }
-    } else {
-        *p++ = '"';
-    }
-    return {reinterpret_cast<char *>(out), static_cast<size_t>(p - out)};
+    return {out, content_disposition(name, out)};
 }
 
 ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     if (r != r->main) return g_next_header_filter(r);
     Ctx *ctx = get_ctx(r);
     if (ctx == nullptr || !ctx->reason_set) return g_next_header_filter(r);
+
+    if (ctx->s3_signed && r->upstream != nullptr) {
+        ngx_int_t rc = s3_filter_response(r, ctx);
+        if (rc != NGX_DECLINED) return rc;
+    }
 
     // The token is in the URL: nothing this response leads to may learn it.
     drop(r, "Referrer-Policy");

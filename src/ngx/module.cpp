@@ -10,6 +10,7 @@
 #include "ngx/cache.hpp"
 #include "ngx/log_mask.hpp"
 #include "ngx/redis_client.hpp"
+#include "ngx/s3.hpp"
 
 namespace asset_gate {
 
@@ -31,6 +32,7 @@ LocConf *create_loc_conf_impl(ngx_conf_t *cf) noexcept {
     conf->content_max_age = NGX_CONF_UNSET;
     conf->keys = static_cast<KeySet *>(NGX_CONF_UNSET_PTR);
     conf->endpoint_proto = static_cast<RedisEndpoint *>(NGX_CONF_UNSET_PTR);
+    s3_init_loc_conf(conf);
     return conf;
 }
 
@@ -111,7 +113,14 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     ngx_conf_merge_msec_value(conf->cache_negative, prev->cache_negative, 2000);
     ngx_conf_merge_sec_value(conf->content_max_age, prev->content_max_age, 86400);
 
+    if (s3_merge_loc_conf(cf, prev, conf) != NGX_CONF_OK) return conf_error();
+
     if (!conf->enable) return NGX_CONF_OK;
+    if (conf->s3_redirect && !s3_configured(conf)) {
+        return merge_error(cf, conf,
+                           "\"asset_gate_s3_redirect on\" needs \"asset_gate_s3_endpoint\", "
+                           "\"asset_gate_s3_bucket\" and \"asset_gate_s3_credentials_file\"");
+    }
     if (conf->keys == nullptr) {
         return merge_error(cf, conf, "\"asset_gate on\" needs \"asset_gate_key_file\"");
     }
@@ -374,10 +383,26 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache_negative), nullptr},
     {ngx_string("asset_gate_content_max_age"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content_max_age), nullptr},
+    {ngx_string("asset_gate_s3_endpoint"), AG_ANY | NGX_CONF_TAKE1, s3_set_endpoint,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_s3_bucket"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(s3_bucket), nullptr},
+    {ngx_string("asset_gate_s3_region"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(s3_region), nullptr},
+    {ngx_string("asset_gate_s3_addressing"), AG_ANY | NGX_CONF_TAKE1, s3_set_addressing,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_s3_credentials_file"), AG_ANY | NGX_CONF_TAKE1, s3_set_credentials,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_s3_presign_expires"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(s3_presign_expires), nullptr},
+    {ngx_string("asset_gate_s3_redirect"), AG_LOC | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(s3_redirect), nullptr},
     ngx_null_command,
 };
 
-ngx_int_t preconfiguration(ngx_conf_t *cf) noexcept { return add_variables(cf); }
+ngx_int_t preconfiguration(ngx_conf_t *cf) noexcept {
+    return add_variables(cf) == NGX_OK ? s3_add_variables(cf) : NGX_ERROR;
+}
 
 ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
     auto *mcf = static_cast<MainConf *>(

@@ -6,6 +6,7 @@
 #include "core/reason.hpp"
 #include "core/record.hpp"
 #include "core/token.hpp"
+#include "core/sigv4.hpp"
 #include "core/verified_cache.hpp"
 
 extern "C" {
@@ -63,6 +64,17 @@ struct LocConf {
     ngx_msec_t cache_valid;
     ngx_msec_t cache_negative;
     time_t content_max_age;
+
+    // S3: where objects live, and how allowed content reaches them (see s3.cpp).
+    ngx_str_t s3_endpoint;  // as written
+    ngx_str_t s3_scheme;    // "http" or "https"
+    ngx_str_t s3_host;      // host[:port], lower case
+    ngx_str_t s3_bucket;
+    ngx_str_t s3_region;
+    ngx_uint_t s3_addressing;  // S3Addressing
+    S3Credentials *s3_credentials;  // config-lifetime, destroyed by a pool cleanup
+    time_t s3_presign_expires;
+    ngx_flag_t s3_redirect;
 };
 
 enum class Stage : std::uint8_t { start, pending, resolved, done };
@@ -93,6 +105,11 @@ struct Ctx {
     bool org_fetched;
     OrgRecord org_record;
     bool redis_failed;
+
+    // S3 proxy mode: the upstream request's signature, made once when first asked for.
+    bool s3_signed;
+    bool s3_answered;  // the filter has replaced the store's error: do not map it again
+    ngx_str_t s3_host, s3_path, s3_date, s3_content_sha256, s3_authorization;
 
     // While a Redis lookup is pending: the link in its waiter list.
     Lookup *lookup;

@@ -1,0 +1,31 @@
+// Content from S3: directives, the signed-request variables of proxy mode, and the presigned
+// redirect.
+#pragma once
+
+#include "ngx/module.hpp"
+
+namespace asset_gate {
+
+// Directive handlers (the table is in module.cpp).
+char *s3_set_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+char *s3_set_addressing(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+char *s3_set_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+
+void s3_init_loc_conf(LocConf *conf) noexcept;
+char *s3_merge_loc_conf(ngx_conf_t *cf, LocConf *prev, LocConf *conf) noexcept;
+
+// A complete S3 configuration: endpoint, bucket and credentials.
+bool s3_configured(const LocConf *conf) noexcept;
+
+// $asset_gate_s3_*.
+ngx_int_t s3_add_variables(ngx_conf_t *cf) noexcept;
+
+// Proxy mode, in the header filter: maps the store's refusals to the client's answer (a
+// missing object: 404; a refused signature or a failing store: 502, with an error-log line)
+// and hides the store's own x-amz-* headers. NGX_DECLINED: nothing to change.
+ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept;
+
+// Redirect mode: answers an allowed content request with a 302 to a presigned URL.
+ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept;
+
+}  // namespace asset_gate
