@@ -10,6 +10,7 @@
 #include "ngx/log_mask.hpp"
 #include "ngx/lookup.hpp"
 #include "ngx/s3.hpp"
+#include "ngx/stats.hpp"
 
 namespace asset_gate {
 
@@ -37,6 +38,7 @@ ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t statu
     ctx->reason_set = true;
     ctx->stage = Stage::done;
     ctx->rc = status;
+    stats_decision(ctx);
     std::string_view name = reason_name(reason);
     if (ctx->verified) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -79,6 +81,7 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     ctx->stage = Stage::done;
     ctx->content_allowed = ctx->surface == Surface::content;
     ctx->max_age = lcf->content_max_age;
+    stats_decision(ctx);
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: allowed asset %uL %s",
                    ctx->id, ctx->surface == Surface::content ? "content" : "render");
 

@@ -1,6 +1,7 @@
 // The shared-memory record cache: an rbtree keyed by hash then bytes, an LRU queue, and
 // per-entry expiry. Plain structs only; every worker sees the same entries.
 #include "ngx/cache.hpp"
+#include "ngx/stats.hpp"
 
 #include <cstddef>
 
@@ -82,7 +83,11 @@ void remove_locked(Zone *z, Entry *e) noexcept {
 void evict_locked(Zone *z, int n) noexcept {
     while (n-- > 0 && !ngx_queue_empty(&z->sh->lru)) {
         ngx_queue_t *q = ngx_queue_last(&z->sh->lru);
-        remove_locked(z, ngx_queue_data(q, Entry, lru));
+        Entry *e = ngx_queue_data(q, Entry, lru);
+        if (static_cast<ngx_msec_int_t>(e->expires - ngx_current_msec) > 0) {
+            stats_cache(CacheEvent::eviction);
+        }
+        remove_locked(z, e);
     }
 }
 
@@ -176,6 +181,7 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
         }
     }
     ngx_shmtx_unlock(&z->shpool->mutex);
+    stats_cache(hit == CacheHit::miss ? CacheEvent::miss : CacheEvent::hit);
     return hit;
 }
 

@@ -9,6 +9,7 @@
 #include "core/record_codec.hpp"
 #include "ngx/cache.hpp"
 #include "ngx/redis_client.hpp"
+#include "ngx/stats.hpp"
 
 extern "C" {
 #include <hiredis/hiredis.h>
@@ -40,6 +41,7 @@ struct Lookup {
     std::string org_cache_prefix;  // + org name
     std::string org_cache_key;     // kind org
     ngx_shm_zone_t *cache;
+    std::uint64_t sent_us;  // for the latency histogram
     ngx_msec_t ttl_valid;
     ngx_msec_t ttl_negative;
     ngx_event_t timer;
@@ -123,6 +125,7 @@ void on_reply(redisAsyncContext *, void *r, void *privdata) noexcept {
         }
         finish(lk);
         if (reply == nullptr) {
+            stats_redis(RedisEvent::error);
             answer(lk, nullptr, nullptr, true);
             delete lk;
             return;
@@ -157,7 +160,9 @@ void on_reply(redisAsyncContext *, void *r, void *privdata) noexcept {
             shape_ok = fields_of(org_part, org_fields, kMaxFields, &org_n);
             if (shape_ok) org = parse_org(org_fields, org_n);
         }
+        stats_redis_latency(monotonic_us() - lk->sent_us);
         if (!shape_ok) {
+            stats_redis(RedisEvent::error);
             if (reply->type == REDIS_REPLY_ERROR) {
                 ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "asset_gate: redis %V: %*s",
                               &lk->client->endpoint()->name, static_cast<size_t>(reply->len),
@@ -199,6 +204,7 @@ void on_deadline(ngx_event_t *ev) noexcept {
     auto *lk = static_cast<Lookup *>(ev->data);
     RedisClient *client = lk->client;
     finish(lk);
+    stats_redis(RedisEvent::timeout);
     answer(lk, nullptr, nullptr, true);
     // A command past its deadline means the connection is stalled (paused server, a peer that
     // never answers): start afresh. The reset fails the pending commands, this one included,
@@ -328,6 +334,8 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
             ctx->redis_failed = true;
             return NGX_OK;
         }
+        stats_redis(RedisEvent::command);
+        lk->sent_us = monotonic_us();
         ngx_queue_insert_tail(client->lookups(), &lk->link);
         lk->timer.handler = on_deadline;
         lk->timer.data = lk;

@@ -11,6 +11,7 @@
 #include "ngx/log_mask.hpp"
 #include "ngx/redis_client.hpp"
 #include "ngx/s3.hpp"
+#include "ngx/stats.hpp"
 
 namespace asset_gate {
 
@@ -346,6 +347,13 @@ char *set_cache_zone(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     return cache_zone_add(cf, &static_cast<ngx_str_t *>(cf->args->elts)[1], &mcf->cache_zone);
 }
 
+char *set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    mcf->status = 1;
+    return stats_set_status(cf, cmd, c);
+}
+
 #define AG_LOC NGX_HTTP_LOC_CONF
 #define AG_ANY (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
 #define AG_OFF(field) offsetof(LocConf, field)
@@ -383,6 +391,8 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache_negative), nullptr},
     {ngx_string("asset_gate_content_max_age"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content_max_age), nullptr},
+    {ngx_string("asset_gate_status"), AG_LOC | NGX_CONF_NOARGS, set_status,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_s3_endpoint"), AG_ANY | NGX_CONF_TAKE1, s3_set_endpoint,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_s3_bucket"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
@@ -407,6 +417,7 @@ ngx_int_t preconfiguration(ngx_conf_t *cf) noexcept {
 ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
     auto *mcf = static_cast<MainConf *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    if ((mcf->enabled || mcf->status) && stats_zone_add(cf) != NGX_OK) return NGX_ERROR;
     if (!mcf->enabled) return NGX_OK;  // no gate anywhere: stay out of every request's way
     auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));

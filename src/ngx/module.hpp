@@ -34,6 +34,7 @@ struct MainConf {
     ngx_shm_zone_t *cache_zone;  // null: no cache
     ngx_array_t endpoints;       // of RedisEndpoint *
     ngx_uint_t enabled;          // some location has asset_gate on
+    ngx_uint_t status;           // some location has asset_gate_status
 };
 
 struct LocConf {

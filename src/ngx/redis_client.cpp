@@ -5,6 +5,7 @@
 #include <new>
 
 #include "ngx/redis_adapter.hpp"
+#include "ngx/stats.hpp"
 
 namespace asset_gate {
 
@@ -191,6 +192,7 @@ void RedisClient::on_connect(const redisAsyncContext *cac, int status) noexcept 
     if (self->connect_ev_.timer_set) ngx_del_timer(&self->connect_ev_);
     ngx_log_error((self->reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), self->log_, 0,
                   "asset_gate: redis %V: connected", &self->endpoint_->name);
+    if (self->reported_down_) stats_redis(RedisEvent::reconnect);
     self->reported_down_ = false;
 }
 

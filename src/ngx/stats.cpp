@@ -1,0 +1,265 @@
+// Shared counters and their Prometheus exposition. The zone holds one plain struct of atomics;
+// every worker adds to it, the status location reads it.
+#include "ngx/stats.hpp"
+
+#include <ctime>
+
+namespace asset_gate {
+
+namespace {
+
+constexpr int kSurfaces = 4;  // render, content, malformed, and "none" (refused before)
+constexpr int kPurposes = 4;  // public, render, subscription_delivery, and "none" (unverified)
+// Upper bounds of the Redis latency buckets, in microseconds.
+constexpr std::uint64_t kBuckets[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+                                      250000, 500000, 1000000};
+constexpr int kBucketCount = sizeof(kBuckets) / sizeof(kBuckets[0]);
+
+struct Stats {
+    ngx_atomic_t decisions[kSurfaces][kPurposes][kReasonCount];
+    ngx_atomic_t cache[3];
+    ngx_atomic_t redis[4];
+    ngx_atomic_t latency[kBucketCount + 1];  // the last: above every bound
+    ngx_atomic_t latency_sum_us;
+    ngx_atomic_t latency_count;
+};
+
+Stats *g_stats = nullptr;
+ngx_str_t g_zone_name = ngx_string("asset_gate_stats");
+
+ngx_int_t init_zone(ngx_shm_zone_t *zone, void *data) noexcept {
+    if (data != nullptr) {  // reload: keep counting where the old cycle stopped
+        zone->data = data;
+        g_stats = static_cast<Stats *>(data);
+        return NGX_OK;
+    }
+    auto *shpool = reinterpret_cast<ngx_slab_pool_t *>(zone->shm.addr);
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        g_stats = static_cast<Stats *>(shpool->data);
+        return NGX_OK;
+    }
+    auto *stats = static_cast<Stats *>(ngx_slab_calloc(shpool, sizeof(Stats)));
+    if (stats == nullptr) return NGX_ERROR;
+    shpool->data = stats;
+    zone->data = stats;
+    g_stats = stats;
+    return NGX_OK;
+}
+
+void add(ngx_atomic_t *counter, ngx_atomic_int_t n = 1) noexcept {
+    (void)ngx_atomic_fetch_add(counter, n);
+}
+
+int surface_index(const Ctx *ctx) noexcept {
+    return ctx->classified ? static_cast<int>(ctx->surface) : kSurfaces - 1;
+}
+
+int purpose_index(const Ctx *ctx) noexcept {
+    return ctx->verified ? static_cast<int>(ctx->purpose) : kPurposes - 1;
+}
+
+std::string_view surface_label(int i) noexcept {
+    return i == kSurfaces - 1 ? "none" : surface_name(static_cast<Surface>(i));
+}
+
+std::string_view purpose_label(int i) noexcept {
+    return i == kPurposes - 1 ? "none" : purpose_name(static_cast<Purpose>(i));
+}
+
+// Appends to a growing buffer in the request pool.
+struct Out {
+    ngx_pool_t *pool;
+    ngx_chain_t *first = nullptr;
+    ngx_chain_t **last = &first;
+    ngx_buf_t *buf = nullptr;
+    bool failed = false;
+
+    void put(std::string_view s) noexcept {
+        if (failed) return;
+        if (buf == nullptr || static_cast<size_t>(buf->end - buf->last) < s.size()) {
+            size_t size = ngx_max(s.size(), static_cast<size_t>(16384));
+            buf = ngx_create_temp_buf(pool, size);
+            ngx_chain_t *cl = ngx_alloc_chain_link(pool);
+            if (buf == nullptr || cl == nullptr) {
+                failed = true;
+                return;
+            }
+            cl->buf = buf;
+            cl->next = nullptr;
+            *last = cl;
+            last = &cl->next;
+        }
+        buf->last = ngx_cpymem(buf->last, s.data(), s.size());
+    }
+
+    void num(ngx_atomic_uint_t n) noexcept {
+        u_char tmp[NGX_ATOMIC_T_LEN];
+        put({reinterpret_cast<char *>(tmp), static_cast<size_t>(ngx_sprintf(tmp, "%uA", n) - tmp)});
+    }
+
+    void seconds_from_us(std::uint64_t us) noexcept {
+        u_char tmp[64];
+        u_char *e = ngx_sprintf(tmp, "%uL.%06uL", us / 1000000, us % 1000000);
+        put({reinterpret_cast<char *>(tmp), static_cast<size_t>(e - tmp)});
+    }
+
+    size_t size() const noexcept {
+        size_t n = 0;
+        for (ngx_chain_t *cl = first; cl; cl = cl->next) n += cl->buf->last - cl->buf->pos;
+        return n;
+    }
+};
+
+void header(Out &o, std::string_view name, std::string_view type, std::string_view help) noexcept {
+    o.put("# HELP ");
+    o.put(name);
+    o.put(" ");
+    o.put(help);
+    o.put("\n# TYPE ");
+    o.put(name);
+    o.put(" ");
+    o.put(type);
+    o.put("\n");
+}
+
+void exposition(Out &o, const Stats &s) noexcept {
+    header(o, "asset_gate_decisions_total", "counter",
+           "Requests the gate decided, by surface, token purpose and $asset_gate_reason.");
+    for (int sf = 0; sf < kSurfaces; sf++) {
+        for (int p = 0; p < kPurposes; p++) {
+            for (int r = 0; r < kReasonCount; r++) {
+                ngx_atomic_uint_t n = s.decisions[sf][p][r];
+                if (n == 0) continue;
+                o.put("asset_gate_decisions_total{surface=\"");
+                o.put(surface_label(sf));
+                o.put("\",purpose=\"");
+                o.put(purpose_label(p));
+                o.put("\",reason=\"");
+                o.put(reason_name(static_cast<Reason>(r)));
+                o.put("\"} ");
+                o.num(n);
+                o.put("\n");
+            }
+        }
+    }
+    header(o, "asset_gate_cache_lookups_total", "counter",
+           "Record lookups in the shared cache, by result.");
+    o.put("asset_gate_cache_lookups_total{result=\"hit\"} ");
+    o.num(s.cache[static_cast<int>(CacheEvent::hit)]);
+    o.put("\nasset_gate_cache_lookups_total{result=\"miss\"} ");
+    o.num(s.cache[static_cast<int>(CacheEvent::miss)]);
+    o.put("\n");
+    header(o, "asset_gate_cache_evictions_total", "counter",
+           "Live entries evicted to make room in the shared cache.");
+    o.put("asset_gate_cache_evictions_total ");
+    o.num(s.cache[static_cast<int>(CacheEvent::eviction)]);
+    o.put("\n");
+    header(o, "asset_gate_redis_commands_total", "counter", "Commands sent to Redis.");
+    o.put("asset_gate_redis_commands_total ");
+    o.num(s.redis[static_cast<int>(RedisEvent::command)]);
+    o.put("\n");
+    header(o, "asset_gate_redis_errors_total", "counter",
+           "Redis commands that failed: an error or unusable reply, a broken connection, or "
+           "the deadline.");
+    o.put("asset_gate_redis_errors_total{kind=\"error\"} ");
+    o.num(s.redis[static_cast<int>(RedisEvent::error)]);
+    o.put("\nasset_gate_redis_errors_total{kind=\"timeout\"} ");
+    o.num(s.redis[static_cast<int>(RedisEvent::timeout)]);
+    o.put("\n");
+    header(o, "asset_gate_redis_reconnects_total", "counter",
+           "Connections to Redis established again after one was lost or refused.");
+    o.put("asset_gate_redis_reconnects_total ");
+    o.num(s.redis[static_cast<int>(RedisEvent::reconnect)]);
+    o.put("\n");
+    header(o, "asset_gate_redis_latency_seconds", "histogram",
+           "Time from sending a command to its reply.");
+    ngx_atomic_uint_t cumulative = 0;
+    for (int b = 0; b <= kBucketCount; b++) {
+        cumulative += s.latency[b];
+        o.put("asset_gate_redis_latency_seconds_bucket{le=\"");
+        if (b == kBucketCount) {
+            o.put("+Inf");
+        } else {
+            o.seconds_from_us(kBuckets[b]);
+        }
+        o.put("\"} ");
+        o.num(cumulative);
+        o.put("\n");
+    }
+    o.put("asset_gate_redis_latency_seconds_sum ");
+    o.seconds_from_us(s.latency_sum_us);
+    o.put("\nasset_gate_redis_latency_seconds_count ");
+    o.num(s.latency_count);
+    o.put("\n");
+}
+
+ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
+    if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    Out o{r->pool};
+    if (g_stats != nullptr) exposition(o, *g_stats);
+    if (o.failed) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = static_cast<off_t>(o.size());
+    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    if (r->method == NGX_HTTP_HEAD || o.first == nullptr) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) return rc;
+    for (ngx_chain_t *cl = o.first; cl; cl = cl->next) {
+        cl->buf->memory = 1;
+        cl->buf->last_buf = cl->next == nullptr;
+    }
+    return ngx_http_output_filter(r, o.first);
+}
+
+}  // namespace
+
+ngx_int_t stats_zone_add(ngx_conf_t *cf) noexcept {
+    size_t size = 8 * ngx_pagesize + sizeof(Stats);
+    ngx_shm_zone_t *zone = ngx_shared_memory_add(cf, &g_zone_name, size, &ngx_http_asset_gate_module);
+    if (zone == nullptr) return NGX_ERROR;
+    zone->init = init_zone;
+    return NGX_OK;
+}
+
+void stats_decision(const Ctx *ctx) noexcept {
+    if (g_stats == nullptr) return;
+    add(&g_stats->decisions[surface_index(ctx)][purpose_index(ctx)][static_cast<int>(ctx->reason)]);
+}
+
+void stats_cache(CacheEvent e, ngx_uint_t n) noexcept {
+    if (g_stats != nullptr) add(&g_stats->cache[static_cast<int>(e)], n);
+}
+
+void stats_redis(RedisEvent e) noexcept {
+    if (g_stats != nullptr) add(&g_stats->redis[static_cast<int>(e)]);
+}
+
+void stats_redis_latency(std::uint64_t us) noexcept {
+    if (g_stats == nullptr) return;
+    int b = 0;
+    while (b < kBucketCount && us > kBuckets[b]) b++;
+    add(&g_stats->latency[b]);
+    add(&g_stats->latency_sum_us, static_cast<ngx_atomic_int_t>(us));
+    add(&g_stats->latency_count);
+}
+
+std::uint64_t monotonic_us() noexcept {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *stats_set_status(ngx_conf_t *cf, ngx_command_t *, void *) noexcept {
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    clcf->handler = [](ngx_http_request_t *r) -> ngx_int_t { return status_handler(r); };
+    return NGX_CONF_OK;
+}
+
+}  // namespace asset_gate

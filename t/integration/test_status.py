@@ -1,0 +1,109 @@
+"""asset_gate_status: Prometheus counters shared by all workers, read back after real traffic."""
+
+import re
+import time
+
+import pytest
+
+from gate import FILE, mint
+
+METRICS = "location = /metrics { asset_gate_status; }"
+
+
+def scrape(stack):
+    r = stack.request("/metrics")
+    assert r.status == 200
+    assert r.header("content-type") == "text/plain; version=0.0.4"
+    values = {}
+    for line in r.body.decode().splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
+    return values
+
+
+def decisions(values, reason, surface="content", purpose="public"):
+    return values.get(
+        f'asset_gate_decisions_total{{surface="{surface}",purpose="{purpose}",reason="{reason}"}}', 0)
+
+
+@pytest.fixture
+def metered(make_stack):
+    s = make_stack(server_extra=METRICS)
+    s.put_org("org-1")
+    s.put_asset(101)
+    return s
+
+
+def test_decisions_are_counted_by_surface_purpose_and_reason(metered):
+    for _ in range(7):
+        assert metered.content(101).status == 200
+    for _ in range(3):
+        assert metered.content(101, key="some-other-key-0000000000000000000000").status == 404
+    assert metered.render(101, "render").status == 200
+    assert metered.content(999).status == 404
+    assert metered.request("/exporter/a/b.png").status == 404
+    assert metered.request(FILE, method="DELETE").status == 405
+    v = scrape(metered)
+    assert decisions(v, "allowed") == 7
+    assert decisions(v, "bad_signature", purpose="none") == 3
+    assert decisions(v, "allowed", surface="render", purpose="render") == 1
+    assert decisions(v, "asset_unknown") == 1
+    assert decisions(v, "malformed_path", surface="malformed", purpose="none") == 1
+    assert decisions(v, "method", surface="none", purpose="none") == 1
+
+
+def test_counters_are_shared_by_all_workers(metered):
+    # Each request on its own connection: both workers take part.
+    for _ in range(40):
+        assert metered.content(101).status == 200
+    totals = [decisions(scrape(metered), "allowed") for _ in range(6)]
+    assert set(totals) == {40}, totals
+
+
+def test_cache_hits_and_misses_and_redis_commands_agree_with_redis(metered):
+    for _ in range(10):
+        assert metered.content(101).status == 200
+    v = scrape(metered)
+    # First request: asset and org missed, one EVAL; the other nine: asset and org hit.
+    assert v['asset_gate_cache_lookups_total{result="miss"}'] == 1
+    assert v['asset_gate_cache_lookups_total{result="hit"}'] == 18
+    # (INFO commandstats also counts the two HGETALLs the script runs inside Redis.)
+    assert v["asset_gate_redis_commands_total"] == metered.redis.commands("eval") == 1
+    assert v["asset_gate_redis_latency_seconds_count"] == 1
+    assert v['asset_gate_redis_latency_seconds_bucket{le="+Inf"}'] == 1
+    assert v["asset_gate_redis_latency_seconds_sum"] > 0
+
+
+def test_redis_timeouts_and_reconnects_are_counted(make_stack):
+    s = make_stack(server_extra=METRICS, cache=False, redis_timeout="200ms")
+    s.put_org("org-1")
+    s.put_asset(101)
+    assert s.content(101).status == 200
+    s.redis.client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+    assert s.content(101).status == 503
+    time.sleep(1.8)
+    deadline = time.monotonic() + 10
+    while s.content(101).status != 200:
+        assert time.monotonic() < deadline, "no recovery after the pause"
+        time.sleep(0.1)
+    v = scrape(s)
+    assert v['asset_gate_redis_errors_total{kind="timeout"}'] >= 1
+    assert v["asset_gate_redis_reconnects_total"] >= 1
+    assert decisions(v, "redis_error") >= 1
+
+
+def test_status_answers_head_and_refuses_other_methods(metered):
+    assert metered.request("/metrics", method="HEAD").status == 200
+    assert metered.request("/metrics", method="POST").status == 405
+
+
+def test_status_works_in_a_configuration_without_a_gate(make_stack):
+    s = make_stack(start=False, server_extra=METRICS)
+    conf = s.config()
+    conf = re.sub(r"location \^~ /exporter \{.*?\n        \}", "", conf, flags=re.S)
+    conf = conf.replace("try_files /$asset_gate_location =404;", "")
+    s.redis.start()
+    result = s.nginx_test(conf)
+    assert result.returncode == 0, result.stderr
