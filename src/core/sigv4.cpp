@@ -130,13 +130,14 @@ struct Header {
     std::string value;
 };
 
-// The canonical request of a GET without a body; `headers` must have lower-case names.
-std::string canonical_get(std::string_view path, std::string_view canonical_query,
-                          std::vector<Header> &headers, std::string_view payload_hash,
-                          std::string &signed_headers) {
+// The canonical request of a GET or HEAD without a body; `headers` must have lower-case names.
+std::string canonical_get(std::string_view method, std::string_view path,
+                          std::string_view canonical_query, std::vector<Header> &headers,
+                          std::string_view payload_hash, std::string &signed_headers) {
     std::sort(headers.begin(), headers.end(),
               [](const Header &a, const Header &b) { return a.name < b.name; });
-    std::string request = "GET\n";
+    std::string request(method);
+    request.push_back('\n');
     request.append(path).append("\n").append(canonical_query).append("\n");
     signed_headers.clear();
     for (const Header &h : headers) {
@@ -204,7 +205,7 @@ std::string sigv4_hex_signature(std::string_view secret, std::string_view yyyymm
 }
 
 SignedGet s3_sign_get(const S3Target &target, const S3Credentials &creds, std::string_view key,
-                      std::int64_t now) {
+                      std::int64_t now, std::string_view method) {
     SignedGet out;
     out.host = s3_host(target);
     out.path = s3_object_path(target, key);
@@ -219,7 +220,7 @@ SignedGet s3_sign_get(const S3Target &target, const S3Credentials &creds, std::s
     }
     std::string signed_headers;
     const std::string request =
-        canonical_get(out.path, "", headers, out.content_sha256, signed_headers);
+        canonical_get(method, out.path, "", headers, out.content_sha256, signed_headers);
 
     const std::string_view day = std::string_view(out.amz_date).substr(0, 8);
     const std::string scope = credential_scope(day, target.region);
@@ -271,7 +272,7 @@ std::string s3_presign_get(const S3Target &target, const S3Credentials &creds, s
     std::vector<Header> headers = {{"host", host}};
     std::string signed_headers;
     const std::string request =
-        canonical_get(path, canonical_query, headers, kUnsignedPayload, signed_headers);
+        canonical_get("GET", path, canonical_query, headers, kUnsignedPayload, signed_headers);
     const std::string signature =
         sigv4_hex_signature(creds.secret_access_key, day, target.region, kService,
                             string_to_sign(date, scope, request));

@@ -42,8 +42,9 @@ struct SignedGet {
 
 // Signs `GET path` with SignedHeaders host;x-amz-content-sha256;x-amz-date (plus
 // x-amz-security-token when the credentials carry one: the caller sends it too) at unix time `now`.
+// `method` is GET or HEAD: the one the proxied request will carry.
 SignedGet s3_sign_get(const S3Target &target, const S3Credentials &creds, std::string_view key,
-                      std::int64_t now);
+                      std::int64_t now, std::string_view method = "GET");
 
 struct PresignOptions {
     std::int64_t expires = 3600;  // seconds; clamped into 1..604800 (S3's limit), never refused

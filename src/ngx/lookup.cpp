@@ -340,7 +340,9 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
         lk->timer.handler = on_deadline;
         lk->timer.data = lk;
         lk->timer.log = ngx_cycle->log;
-        lk->timer.cancelable = 1;
+        // Not cancelable: a worker that is shutting down waits for its pending lookups (at
+        // most the deadline) instead of dropping their requests.
+        lk->timer.cancelable = 0;
         ngx_add_timer(&lk->timer, lcf->endpoint->timeout);
     }
     ngx_queue_insert_tail(&lk->waiters, &ctx->waiter);

@@ -33,7 +33,7 @@ char *s3_set_endpoint(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     }
     std::string_view host = scheme.empty() ? std::string_view{} : v.substr(scheme.size() + 3);
     if (!host.empty() && host.back() == '/') host.remove_suffix(1);
-    bool ok = !host.empty() && host.find_first_of("/?#@ \\t") == std::string_view::npos;
+    bool ok = !host.empty() && host.find_first_of("/?#@ \t") == std::string_view::npos;
     if (!ok) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid S3 endpoint \"%V\", expected http://HOST[:PORT] or "
@@ -145,7 +145,10 @@ bool sign_once(ngx_http_request_t *r, Ctx *ctx) noexcept try {
                       "asset_gate_s3_bucket or asset_gate_s3_credentials_file is not set");
         return false;
     }
-    SignedGet s = s3_sign_get(target_of(lcf), *lcf->s3_credentials, view(ctx->location), ngx_time());
+    // nginx's proxy forwards a HEAD as HEAD (unless proxy_method says otherwise): sign that.
+    std::string_view method = r->method == NGX_HTTP_HEAD ? "HEAD" : "GET";
+    SignedGet s = s3_sign_get(target_of(lcf), *lcf->s3_credentials, view(ctx->location),
+                              ngx_time(), method);
     ngx_pool_t *pool = r->pool;
     if (!pool_copy(pool, s.host, &ctx->s3_host) || !pool_copy(pool, s.path, &ctx->s3_path) ||
         !pool_copy(pool, s.amz_date, &ctx->s3_date) ||
