@@ -8,15 +8,28 @@ PACKAGES=(
     nginx nginx-dev libssl-dev libjansson-dev libhiredis-dev redis-server
     libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
     python3 python3-pytest python3-jwt python3-redis python3-requests python3-botocore
-    wrk curl procps
+    python3-psycopg2 postgresql
+    debhelper wrk curl procps
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# Node.js runs s3rver, the object store behind the S3 tests' verifier; any node >= 18 will do.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+
+install_s3rver() {
+    if [ ! -x t/s3/node_modules/.bin/s3rver ]; then
+        echo "install-deps: s3rver (npm ci --prefix t/s3)"
+        npm ci --prefix t/s3 --no-audit --no-fund --loglevel=error
+    fi
+}
+
+cd "$(dirname "$0")/.."
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#PACKAGES[@]} packages present"
+    install_s3rver
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -30,3 +43,4 @@ apt-get update -qq
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_s3rver
