@@ -21,7 +21,7 @@ CORE_LIBS := -ljansson -lcrypto
 GTEST     := -lgtest -lgtest_main -pthread
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all module unit unit-san test integration conformance fuzz bench bench-core run check clean format lint
+.PHONY: deb all module unit unit-san test integration conformance fuzz bench bench-core run check clean format lint
 
 all: module
 
@@ -94,12 +94,26 @@ bench: $(MODULE) $(BUILD)/bench_core
 	$(BUILD)/bench_core --benchmark_min_time=0.5
 	scripts/bench.py
 
+# --- tools: the operator's token tool, built from the core so it speaks the gate's reasons ---
+.PHONY: tools
+$(BUILD)/asset-gate-token: src/tools/asset_gate_token.cpp $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) -O2 -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+
+# `make build/asset-gate-token` names the same file relative to the repository.
+build/asset-gate-token: $(BUILD)/asset-gate-token ;
+
+tools: $(BUILD)/asset-gate-token
+
 # --- operating -----------------------------------------------------------------------------
 run: $(MODULE)
 	scripts/demo.sh
 
 check:
 	scripts/check.sh
+
+deb:
+	scripts/build-deb.sh
 
 format:
 	clang-format -i $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) $(UNIT_SRCS) t/fuzz/*.cpp

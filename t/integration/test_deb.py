@@ -1,0 +1,78 @@
+"""`make deb` builds libnginx-mod-http-asset-gate the way Debian builds its own nginx modules;
+installed on this machine, the packaged nginx loads it through modules-available/-enabled."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gate import REPO
+
+PACKAGE = "libnginx-mod-http-asset-gate"
+SNIPPET = Path("/usr/share/nginx/modules-available/mod-http-asset-gate.conf")
+
+
+def run(*args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def installed():
+    build = run("make", "-C", str(REPO), "deb")
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    debs = [p for p in (REPO / "build" / "deb").glob(f"{PACKAGE}_*.deb")]
+    assert len(debs) == 1, debs
+    was_installed = run("dpkg-query", "-W", PACKAGE).returncode == 0
+    result = run("dpkg", "-i", str(debs[0]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield debs[0]
+    if not was_installed:
+        run("dpkg", "--purge", PACKAGE)
+
+
+def test_package_declares_the_nginx_abi_it_was_built_for(installed):
+    depends = run("dpkg-deb", "-f", str(installed), "Depends").stdout
+    abi = run("dpkg-query", "-W", "-f", "${Provides}", "nginx").stdout
+    assert "nginx-abi-" in depends
+    wanted = [d.strip() for d in depends.split(",") if d.strip().startswith("nginx-abi-")][0]
+    assert wanted in abi, (wanted, abi)
+
+
+def test_package_installs_the_module_and_its_load_snippet(installed):
+    assert Path("/usr/lib/nginx/modules/ngx_http_asset_gate_module.so").exists()
+    assert SNIPPET.read_text().strip() == "load_module modules/ngx_http_asset_gate_module.so;"
+    enabled = Path("/etc/nginx/modules-enabled/50-mod-http-asset-gate.conf")
+    assert enabled.is_symlink() and enabled.resolve() == SNIPPET
+
+
+def test_packaged_nginx_loads_it_with_its_own_configuration(installed):
+    result = run("/usr/sbin/nginx", "-t", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_gate_configured_through_the_snippet_passes_nginx_t(installed, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("deb-test-signing-key-0123456789abcdef0123\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+include {SNIPPET};
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{}}
+http {{
+    asset_gate_redis 127.0.0.1:6379;
+    server {{
+        listen 127.0.0.1:8089;
+        location ^~ /exporter {{
+            asset_gate on;
+            asset_gate_key_file {keys};
+            asset_gate_content @content;
+        }}
+        location @content {{ root {tmp_path}; try_files /$asset_gate_location =404; }}
+    }}
+}}
+""")
+    # The snippet names the module relative to nginx's own prefix, as Debian's do.
+    result = run("/usr/sbin/nginx", "-t", "-c", str(conf))
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
