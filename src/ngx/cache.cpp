@@ -185,6 +185,16 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
     return hit;
 }
 
+bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept {
+    auto *z = static_cast<Zone *>(zone->data);
+    ngx_rbtree_key_t hash = hash_of(key);
+    ngx_shmtx_lock(&z->shpool->mutex);
+    Entry *e = find_locked(z, hash, key);
+    if (e != nullptr) remove_locked(z, e);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+    return e != nullptr;
+}
+
 void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, bool negative,
                ngx_msec_t ttl) noexcept {
     if (ttl == 0 || key.size() > 0xffff || value.size() > 0xffffffffu) return;

@@ -28,6 +28,7 @@ LocConf *create_loc_conf_impl(ngx_conf_t *cf) noexcept {
     conf->redis_db = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->redis_failure = NGX_CONF_UNSET_UINT;
+    conf->redis_read_replica = NGX_CONF_UNSET_UINT;
     conf->cache_valid = NGX_CONF_UNSET_MSEC;
     conf->cache_negative = NGX_CONF_UNSET_MSEC;
     conf->content_max_age = NGX_CONF_UNSET;
@@ -57,7 +58,18 @@ char *merge_error(ngx_conf_t *cf, LocConf *conf, const char *what) noexcept {
 
 bool same_endpoint(const RedisEndpoint *a, const RedisEndpoint *b) noexcept {
     return view(a->name) == view(b->name) && view(a->password) == view(b->password) &&
-           a->db == b->db && a->timeout == b->timeout;
+           a->db == b->db && a->timeout == b->timeout && view(a->channel) == view(b->channel) &&
+           a->read_replica == b->read_replica;
+}
+
+// A copy with a terminating '\0', for hiredis.
+bool c_string(ngx_conf_t *cf, ngx_str_t *s) noexcept {
+    if (s->len == 0) return true;
+    auto *p = static_cast<u_char *>(ngx_pnalloc(cf->pool, s->len + 1));
+    if (p == nullptr) return false;
+    *ngx_cpymem(p, s->data, s->len) = '\0';
+    s->data = p;
+    return true;
 }
 
 // The one shared endpoint for this location's Redis settings, added to the main conf.
@@ -68,6 +80,8 @@ RedisEndpoint *register_endpoint(ngx_conf_t *cf, LocConf *conf) noexcept {
     want.password = conf->redis_password;
     want.db = conf->redis_db;
     want.timeout = conf->redis_timeout;
+    want.channel = conf->invalidation_channel;
+    want.read_replica = conf->redis_read_replica;
     auto **eps = static_cast<RedisEndpoint **>(mcf->endpoints.elts);
     for (ngx_uint_t i = 0; i < mcf->endpoints.nelts; i++) {
         if (same_endpoint(eps[i], &want)) return eps[i];
@@ -76,11 +90,7 @@ RedisEndpoint *register_endpoint(ngx_conf_t *cf, LocConf *conf) noexcept {
     auto **slot = static_cast<RedisEndpoint **>(ngx_array_push(&mcf->endpoints));
     if (ep == nullptr || slot == nullptr) return nullptr;
     *ep = want;
-    if (want.password.len) {  // hiredis wants a C string
-        ep->password.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, want.password.len + 1));
-        if (ep->password.data == nullptr) return nullptr;
-        *ngx_cpymem(ep->password.data, want.password.data, want.password.len) = '\0';
-    }
+    if (!c_string(cf, &ep->password) || !c_string(cf, &ep->channel)) return nullptr;
     ep->index = mcf->endpoints.nelts - 1;
     *slot = ep;
     return ep;
@@ -108,6 +118,8 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     ngx_conf_merge_value(conf->redis_db, prev->redis_db, 0);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 200);
     ngx_conf_merge_str_value(conf->redis_prefix, prev->redis_prefix, "");
+    ngx_conf_merge_str_value(conf->invalidation_channel, prev->invalidation_channel, "");
+    ngx_conf_merge_uint_value(conf->redis_read_replica, prev->redis_read_replica, 0);
     ngx_conf_merge_uint_value(conf->redis_failure, prev->redis_failure,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_conf_merge_msec_value(conf->cache_valid, prev->cache_valid, 5000);
@@ -127,6 +139,11 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     }
     if (conf->endpoint_proto == nullptr) {
         return merge_error(cf, conf, "\"asset_gate on\" needs \"asset_gate_redis\"");
+    }
+    if (conf->redis_read_replica && conf->endpoint_proto->sentinel_master.len == 0) {
+        return merge_error(cf, conf,
+                           "\"asset_gate_redis_read_from replica\" needs a sentinel: address "
+                           "(point asset_gate_redis at a replica to read from it directly)");
     }
     if (conf->redis_timeout == 0) {
         return merge_error(cf, conf, "\"asset_gate_redis_timeout\" must be positive");
@@ -263,6 +280,52 @@ char *set_target(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
     return NGX_CONF_OK;
 }
 
+// host:port resolved now, into a numeric address.
+bool resolve(ngx_conf_t *cf, ngx_str_t value, ngx_str_t whole, RedisHostPort *out) noexcept {
+    ngx_url_t u;
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value;
+    u.default_port = 6379;
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0 || u.uri.len != 0 ||
+        u.family == AF_UNIX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid redis address \"%V\" in \"%V\"%s%s",
+                           &value, &whole, u.err ? ": " : "", u.err ? u.err : "");
+        return false;
+    }
+    out->host.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1));
+    if (out->host.data == nullptr) return false;
+    out->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, out->host.data,
+                                  NGX_SOCKADDR_STRLEN, 0);
+    out->host.data[out->host.len] = '\0';
+    out->port = u.port;
+    return true;
+}
+
+// sentinel:MASTER@HOST:PORT,HOST:PORT,...
+bool set_sentinels(ngx_conf_t *cf, ngx_str_t value, RedisEndpoint *ep) noexcept {
+    std::string_view rest = view(value).substr(9);
+    size_t at = rest.find('@');
+    if (at == 0 || at == std::string_view::npos || at + 1 == rest.size()) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis address \"%V\", expected sentinel:MASTER@HOST:PORT,...",
+                           &value);
+        return false;
+    }
+    ep->sentinel_master = ngx_view(rest.substr(0, at));
+    if (!c_string(cf, &ep->sentinel_master)) return false;
+    ep->sentinels = ngx_array_create(cf->pool, 3, sizeof(RedisHostPort));
+    if (ep->sentinels == nullptr) return false;
+    rest.remove_prefix(at + 1);
+    while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view one = rest.substr(0, comma);
+        rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+        auto *hp = static_cast<RedisHostPort *>(ngx_array_push(ep->sentinels));
+        if (hp == nullptr || !resolve(cf, ngx_view(one), value, hp)) return false;
+    }
+    return ep->sentinels->nelts > 0;
+}
+
 char *set_redis(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     auto *conf = static_cast<LocConf *>(c);
     if (conf->endpoint_proto != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
@@ -281,6 +344,12 @@ char *set_redis(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
         if (ep->unix_path.data == nullptr) return conf_error();
         *ngx_cpymem(ep->unix_path.data, value.data + 5, n) = '\0';
         ep->unix_path.len = n;
+        conf->endpoint_proto = ep;
+        return NGX_CONF_OK;
+    }
+
+    if (value.len > 9 && ngx_strncmp(value.data, "sentinel:", 9) == 0) {
+        if (!set_sentinels(cf, value, ep)) return conf_error();
         conf->endpoint_proto = ep;
         return NGX_CONF_OK;
     }
@@ -312,6 +381,22 @@ char *set_redis(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
                            "using %V", &value, u.naddrs, &ep->host);
     }
     conf->endpoint_proto = ep;
+    return NGX_CONF_OK;
+}
+
+char *set_read_from(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
+    auto *conf = static_cast<LocConf *>(c);
+    if (conf->redis_read_replica != NGX_CONF_UNSET_UINT) return const_cast<char *>("is duplicate");
+    ngx_str_t value = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    if (view(value) == "master") {
+        conf->redis_read_replica = 0;
+    } else if (view(value) == "replica") {
+        conf->redis_read_replica = 1;
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\", expected master or replica",
+                           &value);
+        return conf_error();
+    }
     return NGX_CONF_OK;
 }
 
@@ -381,6 +466,10 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_timeout), nullptr},
     {ngx_string("asset_gate_redis_prefix"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis_prefix), nullptr},
+    {ngx_string("asset_gate_redis_read_from"), AG_ANY | NGX_CONF_TAKE1, set_read_from,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_invalidation_channel"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(invalidation_channel), nullptr},
     {ngx_string("asset_gate_redis_failure"), AG_ANY | NGX_CONF_TAKE1, set_redis_failure,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_cache_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, set_cache_zone,

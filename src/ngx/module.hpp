@@ -19,15 +19,24 @@ class RedisClient;
 struct Lookup;
 
 // One Redis endpoint as configured; locations that name the same one share a connection.
+struct RedisHostPort {
+    ngx_str_t host;  // numeric address, resolved at configuration time ('\0'-terminated)
+    in_port_t port;
+};
+
 struct RedisEndpoint {
-    ngx_str_t name;      // as written, for logs
-    ngx_str_t host;      // numeric address, resolved at configuration time ('\0'-terminated)
+    ngx_str_t name;       // as written, for logs and cache keys
+    ngx_str_t host;       // numeric address ('\0'-terminated); empty for unix: and sentinel:
     in_port_t port;
     ngx_str_t unix_path;  // '\0'-terminated; set for unix: addresses
+    ngx_str_t sentinel_master;  // '\0'-terminated; set for sentinel:NAME@ADDR,... addresses
+    ngx_array_t *sentinels;     // of RedisHostPort
+    ngx_flag_t read_replica;    // asset_gate_redis_read_from replica (Sentinel only)
     ngx_str_t password;
     ngx_int_t db;
     ngx_msec_t timeout;
-    ngx_uint_t index;  // position in the main conf's list: the worker's client of this endpoint
+    ngx_str_t channel;  // asset_gate_invalidation_channel ('\0'-terminated), or empty
+    ngx_uint_t index;   // position in the main conf's list: the worker's clients of this endpoint
 };
 
 struct MainConf {
@@ -58,6 +67,8 @@ struct LocConf {
     ngx_int_t redis_db;
     ngx_msec_t redis_timeout;
     ngx_str_t redis_prefix;
+    ngx_str_t invalidation_channel;
+    ngx_uint_t redis_read_replica;
     ngx_uint_t redis_failure;  // NGX_HTTP_SERVICE_UNAVAILABLE or NGX_HTTP_NOT_FOUND
     RedisEndpoint *endpoint;   // the deduplicated endpoint, set at merge for gate locations
     ngx_str_t cache_prefix;    // "<endpoint>/<db>|<redis prefix>": one zone, many endpoints

@@ -1,11 +1,19 @@
-// The per-worker Redis connection: its lifecycle, deadlines and backoff. No DNS happens here:
-// endpoints carry numeric addresses resolved when the configuration was read.
+// The per-worker Redis connections: lifecycle, deadlines, backoff, and the three roles (data,
+// invalidation subscriber, sentinel watcher). No DNS happens here: endpoints carry numeric
+// addresses resolved when the configuration was read, and sentinels answer with addresses.
 #include "ngx/redis_client.hpp"
 
+#include <cctype>
+#include <cstdlib>
 #include <new>
 
+#include "ngx/cache.hpp"
 #include "ngx/redis_adapter.hpp"
 #include "ngx/stats.hpp"
+
+extern "C" {
+#include <hiredis/hiredis.h>
+}
 
 namespace asset_gate {
 
@@ -13,9 +21,10 @@ namespace {
 
 constexpr ngx_msec_t kBackoffFirst = 100;
 constexpr ngx_msec_t kBackoffMax = 3000;
+constexpr ngx_msec_t kSentinelRequeryGap = 1000;  // at most one re-query a second
 
-RedisClient **g_clients = nullptr;
-ngx_uint_t g_nclients = 0;
+EndpointRuntime **g_runtimes = nullptr;
+ngx_uint_t g_nruntimes = 0;
 
 RedisClient *client_of(const redisAsyncContext *ac) noexcept {
     return static_cast<RedisClient *>(ac->data);
@@ -29,7 +38,8 @@ redisReplyObjectFunctions *g_hiredis_functions = nullptr;
 
 bool unsolicited(const redisReadTask *task) noexcept {
     auto *ac = static_cast<const redisAsyncContext *>(task->privdata);
-    return task->parent == nullptr && ac->replies.head == nullptr;
+    return task->parent == nullptr && ac->replies.head == nullptr &&
+           !(ac->c.flags & REDIS_SUBSCRIBED);
 }
 
 void *guarded_string(const redisReadTask *task, char *str, size_t len) noexcept {
@@ -64,16 +74,164 @@ void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data, ngx_l
     ev->cancelable = 1;  // never hold a worker's graceful exit
 }
 
+std::string_view str_of(const redisReply *r) noexcept {
+    return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+               ? std::string_view(r->str, r->len)
+               : std::string_view{};
+}
+
+// A sentinel's idea of an address, as text: only numbers and dots/colons reach hiredis.
+bool parse_address(std::string_view host, std::string_view port, RedisAddress *out) {
+    if (host.empty() || host.size() > 64 || port.empty() || port.size() > 5) return false;
+    for (char c : host) {
+        if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':')) return false;
+    }
+    int p = 0;
+    for (char c : port) {
+        if (c < '0' || c > '9') return false;
+        p = p * 10 + (c - '0');
+    }
+    if (p <= 0 || p > 65535) return false;
+    out->host.assign(host);
+    out->port = p;
+    out->unix_path.clear();
+    return true;
+}
+
+// --- the invalidation subscriber -------------------------------------------------------------
+
+// ["message", channel, "PREFIXasset:ID" | "PREFIXorg:ORG"]: that record leaves the cache.
+void on_invalidation(redisAsyncContext *ac, void *r, void *) noexcept {
+    auto *reply = static_cast<redisReply *>(r);
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    if (str_of(reply->element[0]) != "message") return;
+    std::string_view key = str_of(reply->element[2]);
+    if (key.empty() || key.size() > 1024) return;
+    ngx_shm_zone_t *zone = static_cast<MainConf *>(ngx_http_cycle_get_module_main_conf(
+                                                       ngx_cycle, ngx_http_asset_gate_module))
+                               ->cache_zone;
+    if (zone == nullptr) return;
+    const RedisEndpoint *ep = client_of(ac)->endpoint();
+    try {
+        // The cache key of a record: "<endpoint>/<db>|" + its Redis key (see lookup.cpp).
+        std::string cache_key(view(ep->name));
+        cache_key.append("/").append(std::to_string(ep->db)).append("|").append(key);
+        if (cache_delete(zone, cache_key)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "asset_gate: invalidated \"%s\"", cache_key.c_str());
+        }
+    } catch (...) {
+    }
+}
+
+// --- the sentinel watcher --------------------------------------------------------------------
+
+// SENTINEL get-master-addr-by-name: [ip, port].
+void on_master_address(redisAsyncContext *ac, void *r, void *) noexcept {
+    auto *reply = static_cast<redisReply *>(r);
+    if (reply == nullptr) return;
+    RedisClient *self = client_of(ac);
+    EndpointRuntime *rt = nullptr;
+    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
+        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
+    }
+    if (rt == nullptr) return;
+    RedisAddress to;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        !parse_address(str_of(reply->element[0]), str_of(reply->element[1]), &to)) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "asset_gate: redis %V: the sentinel does not know master \"%V\"",
+                      &rt->endpoint->name, &rt->endpoint->sentinel_master);
+        self->reset("no master address");
+        return;
+    }
+    self->mark_healthy();
+    rt->follow(to, "the sentinel named the master");
+}
+
+// SENTINEL replicas: [[field, value, ...], ...]; a replica that is up and linked to its master.
+void on_replicas(redisAsyncContext *ac, void *r, void *) noexcept {
+    auto *reply = static_cast<redisReply *>(r);
+    if (reply == nullptr) return;
+    RedisClient *self = client_of(ac);
+    EndpointRuntime *rt = nullptr;
+    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
+        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
+    }
+    if (rt == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *rep = reply->element[i];
+        if (rep->type != REDIS_REPLY_ARRAY) continue;
+        std::string_view ip, port, flags, link;
+        for (size_t f = 0; f + 1 < rep->elements; f += 2) {
+            std::string_view name = str_of(rep->element[f]);
+            std::string_view value = str_of(rep->element[f + 1]);
+            if (name == "ip") ip = value;
+            if (name == "port") port = value;
+            if (name == "flags") flags = value;
+            if (name == "master-link-status") link = value;
+        }
+        RedisAddress to;
+        bool healthy = flags.find("down") == std::string_view::npos &&
+                       flags.find("disconnected") == std::string_view::npos && link == "ok";
+        if (healthy && parse_address(ip, port, &to)) {
+            self->mark_healthy();
+            rt->follow(to, "the sentinel named a replica");
+            return;
+        }
+    }
+    // No healthy replica: the master serves reads rather than nobody.
+    const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
+                          reinterpret_cast<const char *>(rt->endpoint->sentinel_master.data)};
+    size_t lens[] = {8, 23, rt->endpoint->sentinel_master.len};
+    self->command(3, argv, lens, on_master_address, nullptr);
+}
+
+// +switch-master "NAME oldip oldport newip newport": follow the new master, or re-pick a replica.
+void on_sentinel_event(redisAsyncContext *ac, void *r, void *) noexcept {
+    auto *reply = static_cast<redisReply *>(r);
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+    if (str_of(reply->element[0]) != "message") return;
+    RedisClient *self = client_of(ac);
+    EndpointRuntime *rt = nullptr;
+    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
+        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
+    }
+    if (rt == nullptr) return;
+    std::string_view msg = str_of(reply->element[2]);
+    std::string_view parts[5];
+    for (auto &p : parts) {
+        size_t sp = msg.find(' ');
+        p = msg.substr(0, sp);
+        msg = sp == std::string_view::npos ? std::string_view{} : msg.substr(sp + 1);
+    }
+    if (parts[0] != view(rt->endpoint->sentinel_master)) return;
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "asset_gate: redis %V: +switch-master to %*s:%*s", &rt->endpoint->name,
+                  parts[3].size(), parts[3].data(), parts[4].size(), parts[4].data());
+    if (rt->endpoint->read_replica) {
+        // The replicas' master changed: ask again which of them to read from.
+        self->reconnect_now("the master switched");
+        return;
+    }
+    RedisAddress to;
+    if (parse_address(parts[3], parts[4], &to)) rt->follow(to, "+switch-master");
+}
+
 }  // namespace
 
-RedisClient::RedisClient(const RedisEndpoint *endpoint, ngx_log_t *log) noexcept
-    : endpoint_(endpoint), log_(log) {
+// --- RedisClient -----------------------------------------------------------------------------
+
+RedisClient::RedisClient(EndpointRuntime *rt, RedisRole role, ngx_log_t *log) noexcept
+    : rt_(rt), role_(role), log_(log) {
     init_timer(&reconnect_ev_, on_reconnect_timer, this, log);
     init_timer(&connect_ev_, on_connect_timer, this, log);
     ngx_queue_init(&lookups_);
 }
 
 RedisClient::~RedisClient() { shutdown(); }
+
+const RedisEndpoint *RedisClient::endpoint() const noexcept { return rt_->endpoint; }
 
 void RedisClient::start() noexcept { connect(); }
 
@@ -88,30 +246,44 @@ void RedisClient::shutdown() noexcept {
     }
 }
 
-void RedisClient::connect() noexcept {
+void RedisClient::connect() noexcept try {
     if (stopping_ || ac_ != nullptr) return;
-    redisAsyncContext *ac =
-        endpoint_->unix_path.len
-            ? redisAsyncConnectUnix(reinterpret_cast<const char *>(endpoint_->unix_path.data))
-            : redisAsyncConnect(reinterpret_cast<const char *>(endpoint_->host.data),
-                                endpoint_->port);
+    const RedisEndpoint *ep = rt_->endpoint;
+
+    RedisAddress to;
+    if (role_ == RedisRole::sentinel) {
+        auto *list = static_cast<RedisHostPort *>(ep->sentinels->elts);
+        const RedisHostPort &s = list[rt_->sentinel_next % ep->sentinels->nelts];
+        to.host.assign(reinterpret_cast<const char *>(s.host.data), s.host.len);
+        to.port = s.port;
+    } else {
+        to = rt_->address;
+        if (!to.known()) return;  // waiting for the sentinels to name the master
+    }
+    target_ = to.unix_path.empty() ? to.host + ":" + std::to_string(to.port) : to.unix_path;
+    if (role_ == RedisRole::sentinel) target_ = "sentinel " + target_;
+
+    redisAsyncContext *ac = to.unix_path.empty()
+                                ? redisAsyncConnect(to.host.c_str(), to.port)
+                                : redisAsyncConnectUnix(to.unix_path.c_str());
     if (ac == nullptr) {
-        ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: out of memory",
-                      &endpoint_->name);
+        ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: out of memory", &ep->name);
         schedule_reconnect();
         return;
     }
     if (ac->err) {
         ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
-                      "asset_gate: redis %V: cannot connect: %s", &endpoint_->name, ac->errstr);
+                      "asset_gate: redis %V (%s): cannot connect: %s", &ep->name,
+                      target_.c_str(), ac->errstr);
         reported_down_ = true;
         redisAsyncFree(ac);
+        if (role_ == RedisRole::sentinel) rt_->sentinel_next++;
         schedule_reconnect();
         return;
     }
     if (!redis_attach(ac, log_)) {
         ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: no free nginx connection",
-                      &endpoint_->name);
+                      &ep->name);
         redisAsyncFree(ac);
         schedule_reconnect();
         return;
@@ -122,21 +294,51 @@ void RedisClient::connect() noexcept {
     connected_ = false;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    on_ready();
+    ngx_add_timer(&connect_ev_, ep->timeout);
+} catch (...) {
+    schedule_reconnect();
+}
 
-    // Buffered by hiredis until the socket connects, and answered before any lookup.
-    if (endpoint_->password.len) {
-        const char *argv[] = {"AUTH", reinterpret_cast<const char *>(endpoint_->password.data)};
-        size_t lens[] = {4, endpoint_->password.len};
-        redisAsyncCommandArgv(ac, on_setup_reply, const_cast<char *>("AUTH"), 2, argv, lens);
+// What each role sends first; hiredis buffers it until the socket connects, and Redis answers
+// it before any lookup.
+void RedisClient::on_ready() noexcept {
+    const RedisEndpoint *ep = rt_->endpoint;
+    if (role_ == RedisRole::sentinel) {
+        const char *name = reinterpret_cast<const char *>(ep->sentinel_master.data);
+        if (ep->read_replica) {
+            const char *argv[] = {"SENTINEL", "replicas", name};
+            size_t lens[] = {8, 8, ep->sentinel_master.len};
+            redisAsyncCommandArgv(ac_, on_replicas, nullptr, 3, argv, lens);
+        } else {
+            const char *argv[] = {"SENTINEL", "get-master-addr-by-name", name};
+            size_t lens[] = {8, 23, ep->sentinel_master.len};
+            redisAsyncCommandArgv(ac_, on_master_address, nullptr, 3, argv, lens);
+        }
+        const char *argv[] = {"SUBSCRIBE", "+switch-master"};
+        size_t lens[] = {9, 14};
+        redisAsyncCommandArgv(ac_, on_sentinel_event, nullptr, 2, argv, lens);
+        rt_->sentinel_asked = ngx_current_msec;
+        return;
     }
-    if (endpoint_->db != 0) {
+    if (ep->password.len) {
+        const char *argv[] = {"AUTH", reinterpret_cast<const char *>(ep->password.data)};
+        size_t lens[] = {4, ep->password.len};
+        redisAsyncCommandArgv(ac_, on_setup_reply, const_cast<char *>("AUTH"), 2, argv, lens);
+    }
+    if (role_ == RedisRole::subscriber) {
+        const char *argv[] = {"SUBSCRIBE", reinterpret_cast<const char *>(ep->channel.data)};
+        size_t lens[] = {9, ep->channel.len};
+        redisAsyncCommandArgv(ac_, on_invalidation, nullptr, 2, argv, lens);
+        return;
+    }
+    if (ep->db != 0) {
         u_char db[NGX_INT_T_LEN];
-        size_t n = ngx_sprintf(db, "%i", endpoint_->db) - db;
+        size_t n = ngx_sprintf(db, "%i", ep->db) - db;
         const char *argv[] = {"SELECT", reinterpret_cast<const char *>(db)};
         size_t lens[] = {6, n};
-        redisAsyncCommandArgv(ac, on_setup_reply, const_cast<char *>("SELECT"), 2, argv, lens);
+        redisAsyncCommandArgv(ac_, on_setup_reply, const_cast<char *>("SELECT"), 2, argv, lens);
     }
-    ngx_add_timer(&connect_ev_, endpoint_->timeout);
 }
 
 void RedisClient::schedule_reconnect() noexcept {
@@ -151,27 +353,54 @@ void RedisClient::schedule_reconnect() noexcept {
 // The context is gone or going (hiredis frees it after the callback that reported this).
 void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
     if (ac != ac_) return;  // already dropped by reset() or shutdown()
+    bool was_connected = connected_;
     ac_ = nullptr;
     connected_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
-                  "asset_gate: redis %V: %s: %s", &endpoint_->name, what,
-                  ac->errstr ? ac->errstr : "closed");
+                  "asset_gate: redis %V (%s): %s: %s", &rt_->endpoint->name, target_.c_str(),
+                  what, ac->errstr[0] ? ac->errstr : "closed");
     reported_down_ = true;
+    if (role_ == RedisRole::sentinel && !was_connected) rt_->sentinel_next++;
+    // The master went away: the sentinels may know where it is now.
+    if (role_ == RedisRole::data && rt_->sentinel &&
+        ngx_current_msec - rt_->sentinel_asked > kSentinelRequeryGap) {
+        rt_->sentinel->reconnect_now("the master connection was lost");
+    }
     schedule_reconnect();
 }
 
-void RedisClient::reset(const char *why) noexcept {
+void RedisClient::drop(const char *why, bool quiet) noexcept {
     if (ac_ == nullptr) return;
-    ngx_log_error(NGX_LOG_WARN, log_, 0, "asset_gate: redis %V: dropping the connection: %s",
-                  &endpoint_->name, why);
-    reported_down_ = true;
+    if (!quiet) {
+        ngx_log_error(NGX_LOG_WARN, log_, 0, "asset_gate: redis %V (%s): dropping the connection: %s",
+                      &rt_->endpoint->name, target_.c_str(), why);
+        reported_down_ = true;
+    }
     redisAsyncContext *ac = ac_;
     ac_ = nullptr;
     connected_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     redisAsyncFree(ac);  // deferred by hiredis when called from inside one of its callbacks
+}
+
+void RedisClient::reset(const char *why) noexcept {
+    if (ac_ == nullptr) return;
+    drop(why, false);
     schedule_reconnect();
+}
+
+void RedisClient::reconnect_now(const char *why) noexcept {
+    if (stopping_) return;
+    if (ac_ != nullptr) {
+        ngx_log_error(NGX_LOG_NOTICE, log_, 0, "asset_gate: redis %V (%s): reconnecting: %s",
+                      &rt_->endpoint->name, target_.c_str(), why);
+        drop(why, true);
+    }
+    if (reconnect_ev_.timer_set) ngx_del_timer(&reconnect_ev_);
+    backoff_ = 0;
+    // Not from inside hiredis's callback that may still hold the old context: a zero timer.
+    ngx_add_timer(&reconnect_ev_, 1);
 }
 
 bool RedisClient::command(int argc, const char **argv, const size_t *argvlen, redisCallbackFn *fn,
@@ -191,8 +420,11 @@ void RedisClient::on_connect(const redisAsyncContext *cac, int status) noexcept 
     self->connected_ = true;
     if (self->connect_ev_.timer_set) ngx_del_timer(&self->connect_ev_);
     ngx_log_error((self->reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), self->log_, 0,
-                  "asset_gate: redis %V: connected", &self->endpoint_->name);
-    if (self->reported_down_) stats_redis(RedisEvent::reconnect);
+                  "asset_gate: redis %V (%s): connected", &self->rt_->endpoint->name,
+                  self->target_.c_str());
+    if (self->reported_down_ && self->role_ == RedisRole::data) {
+        stats_redis(RedisEvent::reconnect);
+    }
     self->reported_down_ = false;
 }
 
@@ -207,7 +439,7 @@ void RedisClient::on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     RedisClient *self = client_of(ac);
     if (reply != nullptr && ac == self->ac_) {
         ngx_log_error(NGX_LOG_ERR, self->log_, 0, "asset_gate: redis %V: %s failed: %*s",
-                      &self->endpoint_->name, static_cast<const char *>(privdata),
+                      &self->rt_->endpoint->name, static_cast<const char *>(privdata),
                       static_cast<size_t>(reply->len), reply->str);
         self->reset("connection setup failed");
     }
@@ -219,34 +451,78 @@ void RedisClient::on_reconnect_timer(ngx_event_t *ev) noexcept {
 
 void RedisClient::on_connect_timer(ngx_event_t *ev) noexcept {
     auto *self = static_cast<RedisClient *>(ev->data);
-    if (!self->connected_) self->reset("connect timed out");
+    if (!self->connected_) {
+        if (self->role_ == RedisRole::sentinel) self->rt_->sentinel_next++;
+        self->reset("connect timed out");
+    }
+}
+
+// --- the worker's endpoints ------------------------------------------------------------------
+
+void EndpointRuntime::follow(const RedisAddress &to, const char *why) noexcept {
+    bool changed = !(to == address);
+    if (changed) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0, "asset_gate: redis %V: using %s:%d (%s)",
+                      &endpoint->name, to.host.c_str(), to.port, why);
+        address = to;
+    }
+    for (RedisClient *c : {data.get(), subscriber.get()}) {
+        if (c == nullptr) continue;
+        if (changed || !c->usable()) c->reconnect_now(why);
+    }
 }
 
 RedisClient *redis_client(const RedisEndpoint *endpoint) noexcept {
-    if (g_clients == nullptr || endpoint->index >= g_nclients) return nullptr;
-    return g_clients[endpoint->index];
+    if (g_runtimes == nullptr || endpoint->index >= g_nruntimes) return nullptr;
+    return g_runtimes[endpoint->index]->data.get();
 }
 
-ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept {
+ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept try {
     ngx_uint_t n = mcf->endpoints.nelts;
     if (n == 0) return NGX_OK;
-    g_clients = new (std::nothrow) RedisClient *[n]();
-    if (g_clients == nullptr) return NGX_ERROR;
-    g_nclients = n;
+    g_runtimes = new EndpointRuntime *[n]();
+    g_nruntimes = n;
     auto **eps = static_cast<RedisEndpoint **>(mcf->endpoints.elts);
     for (ngx_uint_t i = 0; i < n; i++) {
-        g_clients[i] = new (std::nothrow) RedisClient(eps[i], cycle->log);
-        if (g_clients[i] == nullptr) return NGX_ERROR;
-        g_clients[i]->start();
+        auto *rt = new EndpointRuntime();
+        g_runtimes[i] = rt;
+        const RedisEndpoint *ep = eps[i];
+        rt->endpoint = ep;
+        rt->sentinel_next = static_cast<ngx_uint_t>(ngx_random());  // spread over the sentinels
+        if (ep->unix_path.len) {
+            rt->address.unix_path.assign(reinterpret_cast<const char *>(ep->unix_path.data),
+                                         ep->unix_path.len);
+        } else if (ep->host.len) {
+            rt->address.host.assign(reinterpret_cast<const char *>(ep->host.data), ep->host.len);
+            rt->address.port = ep->port;
+        }
+        rt->data.reset(new RedisClient(rt, RedisRole::data, cycle->log));
+        if (ep->channel.len) rt->subscriber.reset(new RedisClient(rt, RedisRole::subscriber, cycle->log));
+        if (ep->sentinel_master.len) {
+            rt->sentinel.reset(new RedisClient(rt, RedisRole::sentinel, cycle->log));
+            rt->sentinel->start();
+        }
+        rt->data->start();
+        if (rt->subscriber) rt->subscriber->start();
     }
     return NGX_OK;
+} catch (...) {
+    return NGX_ERROR;
 }
 
 void redis_clients_exit() noexcept {
-    for (ngx_uint_t i = 0; i < g_nclients; i++) delete g_clients[i];
-    delete[] g_clients;
-    g_clients = nullptr;
-    g_nclients = 0;
+    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
+        EndpointRuntime *rt = g_runtimes[i];
+        if (rt == nullptr) continue;
+        // The sentinel first: nothing may ask the others to reconnect while they close.
+        if (rt->sentinel) rt->sentinel->shutdown();
+        if (rt->subscriber) rt->subscriber->shutdown();
+        if (rt->data) rt->data->shutdown();
+        delete rt;
+    }
+    delete[] g_runtimes;
+    g_runtimes = nullptr;
+    g_nruntimes = 0;
 }
 
 }  // namespace asset_gate

@@ -1,6 +1,11 @@
-// One Redis connection per worker and endpoint: connect and command deadlines as nginx timers,
-// reconnection with backoff and jitter, AUTH and SELECT on connect.
+// Redis connections of a worker, per configured endpoint: the one that answers lookups, the
+// one subscribed to the invalidation channel, and, for Sentinel endpoints, the one that asks
+// the sentinels where the master is and follows +switch-master. Connect and command deadlines
+// are nginx timers; reconnection backs off with jitter; AUTH and SELECT on connect.
 #pragma once
+
+#include <memory>
+#include <string>
 
 #include <hiredis/async.h>
 
@@ -8,9 +13,13 @@
 
 namespace asset_gate {
 
+struct EndpointRuntime;
+
+enum class RedisRole { data, subscriber, sentinel };
+
 class RedisClient {
 public:
-    RedisClient(const RedisEndpoint *endpoint, ngx_log_t *log) noexcept;
+    RedisClient(EndpointRuntime *rt, RedisRole role, ngx_log_t *log) noexcept;
     ~RedisClient();
     RedisClient(const RedisClient &) = delete;
     RedisClient &operator=(const RedisClient &) = delete;
@@ -20,6 +29,7 @@ public:
 
     // A command can be sent now: connected, or connecting (hiredis buffers until connected).
     bool usable() const noexcept { return ac_ != nullptr; }
+    bool connected() const noexcept { return connected_; }
 
     // Sends one command; `fn` runs exactly once, with nullptr when the command failed (the
     // connection broke or was reset). Returns false, without calling `fn`, when not usable.
@@ -30,15 +40,20 @@ public:
     // schedules a reconnect; the pending commands fail.
     void reset(const char *why) noexcept;
 
+    // Drops the connection, if any, and connects again at once (the address changed).
+    void reconnect_now(const char *why) noexcept;
+
     // Any good reply proves the server is back: the next outage starts a fresh backoff.
     void mark_healthy() noexcept { backoff_ = 0; }
 
-    const RedisEndpoint *endpoint() const noexcept { return endpoint_; }
+    const RedisEndpoint *endpoint() const noexcept;
     ngx_queue_t *lookups() noexcept { return &lookups_; }
 
 private:
     void connect() noexcept;
+    void on_ready() noexcept;
     void schedule_reconnect() noexcept;
+    void drop(const char *why, bool quiet) noexcept;
     void lost(redisAsyncContext *ac, const char *what) noexcept;
 
     static void on_connect(const redisAsyncContext *ac, int status) noexcept;
@@ -47,8 +62,10 @@ private:
     static void on_reconnect_timer(ngx_event_t *ev) noexcept;
     static void on_connect_timer(ngx_event_t *ev) noexcept;
 
-    const RedisEndpoint *endpoint_;
+    EndpointRuntime *rt_;
+    RedisRole role_;
     ngx_log_t *log_;
+    std::string target_;  // what this connection is to, for logs
     redisAsyncContext *ac_ = nullptr;
     bool connected_ = false;
     bool stopping_ = false;
@@ -59,7 +76,32 @@ private:
     ngx_queue_t lookups_;  // pending lookups, for coalescing (see lookup.cpp)
 };
 
-// The worker's clients, one per configured endpoint (created in init_process).
+// Where the data and subscriber connections go: fixed, or the current master (or a replica)
+// as the sentinels last said.
+struct RedisAddress {
+    std::string host;  // numeric
+    int port = 0;
+    std::string unix_path;
+    bool known() const noexcept { return !host.empty() || !unix_path.empty(); }
+    bool operator==(const RedisAddress &o) const noexcept {
+        return host == o.host && port == o.port && unix_path == o.unix_path;
+    }
+};
+
+struct EndpointRuntime {
+    const RedisEndpoint *endpoint;
+    RedisAddress address;
+    ngx_uint_t sentinel_next = 0;  // the sentinel to ask next
+    ngx_msec_t sentinel_asked = 0;
+    std::unique_ptr<RedisClient> data;
+    std::unique_ptr<RedisClient> subscriber;
+    std::unique_ptr<RedisClient> sentinel;
+
+    // The sentinels named a (possibly new) address: data and subscriber follow it.
+    void follow(const RedisAddress &to, const char *why) noexcept;
+};
+
+// The worker's data client of an endpoint (created in init_process).
 RedisClient *redis_client(const RedisEndpoint *endpoint) noexcept;
 ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept;
 void redis_clients_exit() noexcept;
