@@ -116,7 +116,8 @@ deb:
 	scripts/build-deb.sh
 
 format:
-	clang-format -i $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) $(UNIT_SRCS) t/fuzz/*.cpp
+	clang-format -i $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) $(UNIT_SRCS) t/unit/*.hpp \
+	    t/fuzz/*.cpp t/bench/*.cpp src/tools/*.cpp
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c++17 --enable=warning,performance,portability \

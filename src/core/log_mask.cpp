@@ -10,7 +10,9 @@ namespace {
 constexpr std::string_view kArg = "token=";
 constexpr std::string_view kMask = "...";
 
-bool value_end(char c) noexcept { return c == '&' || c == ' ' || c == '"'; }
+bool value_end(char c) noexcept {
+    return c == '&' || c == ' ' || c == '"';
+}
 
 // Where the value starting at `v` ends, and how much of it survives masking.
 struct Value {
@@ -32,8 +34,7 @@ Value scan(std::string_view in, std::size_t v) noexcept {
 }
 
 bool at_arg(std::string_view in, std::size_t i) noexcept {
-    return i > 0 && (in[i - 1] == '?' || in[i - 1] == '&') &&
-           in.compare(i, kArg.size(), kArg) == 0;
+    return i > 0 && (in[i - 1] == '?' || in[i - 1] == '&') && in.compare(i, kArg.size(), kArg) == 0;
 }
 
 }  // namespace

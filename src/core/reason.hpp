@@ -1,4 +1,5 @@
-// The contract's vocabulary: surfaces, purposes and refusal reasons, spelled as DESIGN.md spells them.
+// The contract's vocabulary: surfaces, purposes and refusal reasons, spelled as DESIGN.md spells
+// them.
 #pragma once
 
 #include <cstdint>

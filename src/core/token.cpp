@@ -224,8 +224,7 @@ Reason verify_jws(std::string_view token, const KeySet &keys, std::uint8_t *payl
     // A well-formed HS256 token whose signature part is not 32 bytes of strict base64url
     // (truncated by a mail client, say) fails as a signature, not as a shape.
     Mac signature;
-    if (signature64.size() != kSignatureChars ||
-        !base64url_decode(signature64, signature.data())) {
+    if (signature64.size() != kSignatureChars || !base64url_decode(signature64, signature.data())) {
         return Reason::bad_signature;
     }
 

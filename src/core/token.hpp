@@ -14,12 +14,12 @@ inline constexpr std::size_t kMaxTokenSize = 4096;
 
 // Configured keys, current first; verification tries each in order.
 class KeySet {
-public:
+  public:
     void add(std::string_view secret) { keys_.emplace_back(secret); }
     const std::vector<HmacSha256Key> &keys() const noexcept { return keys_; }
     bool empty() const noexcept { return keys_.empty(); }
 
-private:
+  private:
     std::vector<HmacSha256Key> keys_;
 };
 

@@ -12,7 +12,7 @@
 namespace asset_gate {
 
 class VerifiedTokenCache {
-public:
+  public:
     static constexpr std::size_t kSlots = 256;
     static constexpr std::size_t kMaxToken = 512;  // PostHog's tokens are about 200 bytes
 
@@ -27,7 +27,7 @@ public:
     // Records a token that verify_token allowed. Longer tokens are not kept.
     void insert(const void *scope, std::string_view token, const Claims &claims) noexcept;
 
-private:
+  private:
     struct Slot {
         const void *scope = nullptr;
         std::uint64_t hash = 0;

@@ -18,7 +18,9 @@ namespace {
 
 // The marker that finds the ctx again after an internal redirect cleared r->ctx, and the
 // hook that detaches a pending lookup when the request goes away.
-void ctx_cleanup(void *data) noexcept { lookup_detach(static_cast<Ctx *>(data)); }
+void ctx_cleanup(void *data) noexcept {
+    lookup_detach(static_cast<Ctx *>(data));
+}
 
 LocConf *loc_conf(ngx_http_request_t *r) noexcept {
     return static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
@@ -41,11 +43,11 @@ ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t statu
     stats_decision(ctx);
     std::string_view name = reason_name(reason);
     if (ctx->verified) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "asset_gate: refused asset %uL: %*s", ctx->id, name.size(), name.data());
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "asset_gate: refused asset %uL: %*s",
+                      ctx->id, name.size(), name.data());
     } else {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "asset_gate: refused: %*s",
-                      name.size(), name.data());
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "asset_gate: refused: %*s", name.size(),
+                      name.data());
     }
     return status;
 }

@@ -34,7 +34,9 @@ struct Entry {
     u_char data[1];  // key, then value
 };
 
-Entry *entry_of(ngx_rbtree_node_t *node) noexcept { return reinterpret_cast<Entry *>(node); }
+Entry *entry_of(ngx_rbtree_node_t *node) noexcept {
+    return reinterpret_cast<Entry *>(node);
+}
 
 int compare(ngx_rbtree_key_t hash, std::string_view key, const Entry *e) noexcept {
     if (hash != e->node.key) return hash < e->node.key ? -1 : 1;
@@ -42,8 +44,7 @@ int compare(ngx_rbtree_key_t hash, std::string_view key, const Entry *e) noexcep
     return ngx_memcmp(key.data(), e->data, key.size());
 }
 
-void insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-                  ngx_rbtree_node_t *sentinel) {
+void insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel) {
     Entry *e = entry_of(node);
     std::string_view key(reinterpret_cast<const char *>(e->data), e->key_len);
     for (;;) {
@@ -92,8 +93,7 @@ void evict_locked(Zone *z, int n) noexcept {
 }
 
 ngx_rbtree_key_t hash_of(std::string_view key) noexcept {
-    return ngx_crc32_short(reinterpret_cast<u_char *>(const_cast<char *>(key.data())),
-                           key.size());
+    return ngx_crc32_short(reinterpret_cast<u_char *>(const_cast<char *>(key.data())), key.size());
 }
 
 ngx_int_t init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept {

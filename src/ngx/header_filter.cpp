@@ -26,8 +26,8 @@ void drop(ngx_http_request_t *r, std::string_view name) noexcept {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
             if (h[i].key.len == name.size() &&
-                ngx_strncasecmp(h[i].key.data, reinterpret_cast<u_char *>(const_cast<char *>(
-                                                   name.data())),
+                ngx_strncasecmp(h[i].key.data,
+                                reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
                                 name.size()) == 0) {
                 h[i].hash = 0;
             }
@@ -56,16 +56,15 @@ ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     push(r, "Referrer-Policy", "no-referrer");
 
     ngx_uint_t status = r->headers_out.status;
-    if (ctx->content_allowed &&
-        (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
-         status == NGX_HTTP_NOT_MODIFIED)) {
+    if (ctx->content_allowed && (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
+                                 status == NGX_HTTP_NOT_MODIFIED)) {
         r->headers_out.content_type = ctx->format;
         r->headers_out.content_type_len = ctx->format.len;
         r->headers_out.content_type_lowcase = nullptr;
         r->headers_out.charset.len = 0;
 
-        auto *cc = static_cast<u_char *>(ngx_pnalloc(r->pool, sizeof("private, max-age=") +
-                                                                   NGX_TIME_T_LEN));
+        auto *cc = static_cast<u_char *>(
+            ngx_pnalloc(r->pool, sizeof("private, max-age=") + NGX_TIME_T_LEN));
         if (cc == nullptr) return NGX_ERROR;
         size_t n = ngx_sprintf(cc, "private, max-age=%T", ctx->max_age) - cc;
         drop(r, "Cache-Control");

@@ -19,7 +19,8 @@ struct Writer {
 
 void masking_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf, size_t len) noexcept {
     auto *w = static_cast<Writer *>(log->wdata);
-    len = mask_token_signatures({reinterpret_cast<char *>(buf), len}, reinterpret_cast<char *>(buf));
+    len =
+        mask_token_signatures({reinterpret_cast<char *>(buf), len}, reinterpret_cast<char *>(buf));
     if (w->writer != nullptr) {
         ngx_log_t original = *log;
         original.writer = w->writer;

@@ -35,7 +35,7 @@ struct Lookup {
     ngx_queue_t waiters;  // Ctx::waiter
     RedisClient *client;
     LookupKind kind;
-    bool finished;  // waiters were answered (reply or deadline); only the callback remains
+    bool finished;    // waiters were answered (reply or deadline); only the callback remains
     std::string key;  // coalescing key: what was asked of which endpoint
     std::string asset_cache_key;
     std::string org_cache_prefix;  // + org name
@@ -249,7 +249,8 @@ Lookup *find_pending(RedisClient *client, std::string_view key) noexcept {
 }  // namespace
 
 // Joins `parts` into the request pool (cache keys on the hit path: no heap allocation).
-static std::string_view join(ngx_pool_t *pool, std::initializer_list<std::string_view> parts) noexcept {
+static std::string_view join(ngx_pool_t *pool,
+                             std::initializer_list<std::string_view> parts) noexcept {
     size_t len = 0;
     for (std::string_view p : parts) len += p.size();
     auto *out = static_cast<u_char *>(ngx_pnalloc(pool, len));
@@ -265,7 +266,8 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
     bool wants_org = ctx->purpose == Purpose::public_;
 
     u_char idbuf[NGX_INT64_LEN];
-    std::string_view id(reinterpret_cast<char *>(idbuf), ngx_sprintf(idbuf, "%uL", ctx->id) - idbuf);
+    std::string_view id(reinterpret_cast<char *>(idbuf),
+                        ngx_sprintf(idbuf, "%uL", ctx->id) - idbuf);
     std::string_view cache_prefix = view(lcf->cache_prefix);
     std::string_view asset_cache_key = join(r->pool, {cache_prefix, "asset:", id});
     if (asset_cache_key.empty()) {

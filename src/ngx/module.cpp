@@ -17,7 +17,9 @@ namespace asset_gate {
 
 namespace {
 
-char *conf_error() noexcept { return static_cast<char *>(NGX_CONF_ERROR); }
+char *conf_error() noexcept {
+    return static_cast<char *>(NGX_CONF_ERROR);
+}
 
 LocConf *create_loc_conf_impl(ngx_conf_t *cf) noexcept {
     auto *conf = static_cast<LocConf *>(ngx_pcalloc(cf->pool, sizeof(LocConf)));
@@ -38,7 +40,9 @@ LocConf *create_loc_conf_impl(ngx_conf_t *cf) noexcept {
     return conf;
 }
 
-void *create_loc_conf(ngx_conf_t *cf) noexcept { return create_loc_conf_impl(cf); }
+void *create_loc_conf(ngx_conf_t *cf) noexcept {
+    return create_loc_conf_impl(cf);
+}
 
 void *create_main_conf(ngx_conf_t *cf) noexcept {
     auto *conf = static_cast<MainConf *>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
@@ -74,8 +78,8 @@ bool c_string(ngx_conf_t *cf, ngx_str_t *s) noexcept {
 
 // The one shared endpoint for this location's Redis settings, added to the main conf.
 RedisEndpoint *register_endpoint(ngx_conf_t *cf, LocConf *conf) noexcept {
-    auto *mcf = static_cast<MainConf *>(
-        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     RedisEndpoint want = *conf->endpoint_proto;
     want.password = conf->redis_password;
     want.db = conf->redis_db;
@@ -154,11 +158,10 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     conf->cache_prefix.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
     if (conf->cache_prefix.data == nullptr) return conf_error();
     conf->cache_prefix.len = ngx_sprintf(conf->cache_prefix.data, "%V/%i|%V", &conf->endpoint->name,
-                                         conf->endpoint->db,
-                                         &conf->redis_prefix) -
+                                         conf->endpoint->db, &conf->redis_prefix) -
                              conf->cache_prefix.data;
-    auto *mcf = static_cast<MainConf *>(
-        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
     return NGX_CONF_OK;
 }
@@ -189,7 +192,9 @@ char *set_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
     return NGX_CONF_OK;
 }
 
-void destroy_keys(void *data) noexcept { static_cast<KeySet *>(data)->~KeySet(); }
+void destroy_keys(void *data) noexcept {
+    static_cast<KeySet *>(data)->~KeySet();
+}
 
 char *set_key_file(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     auto *conf = static_cast<LocConf *>(c);
@@ -371,14 +376,15 @@ char *set_redis(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     }
     ep->host.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1));
     if (ep->host.data == nullptr) return conf_error();
-    ep->host.len =
-        ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, ep->host.data, NGX_SOCKADDR_STRLEN,
-                      0);
+    ep->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, ep->host.data,
+                                 NGX_SOCKADDR_STRLEN, 0);
     ep->host.data[ep->host.len] = '\0';
     ep->port = u.port;
     if (u.naddrs > 1) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "redis address \"%V\" resolves to %ui addresses, "
-                           "using %V", &value, u.naddrs, &ep->host);
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "redis address \"%V\" resolves to %ui addresses, "
+                           "using %V",
+                           &value, u.naddrs, &ep->host);
     }
     conf->endpoint_proto = ep;
     return NGX_CONF_OK;
@@ -433,8 +439,8 @@ char *set_cache_zone(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
 }
 
 char *set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
-    auto *mcf = static_cast<MainConf *>(
-        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->status = 1;
     return stats_set_status(cf, cmd, c);
 }
@@ -452,8 +458,8 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(audience), nullptr},
     {ngx_string("asset_gate_leeway"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(leeway), nullptr},
-    {ngx_string("asset_gate_render"), AG_LOC | NGX_CONF_TAKE1, set_target,
-     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(render), nullptr},
+    {ngx_string("asset_gate_render"), AG_LOC | NGX_CONF_TAKE1, set_target, NGX_HTTP_LOC_CONF_OFFSET,
+     AG_OFF(render), nullptr},
     {ngx_string("asset_gate_content"), AG_LOC | NGX_CONF_TAKE1, set_target,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content), nullptr},
     {ngx_string("asset_gate_redis"), AG_ANY | NGX_CONF_TAKE1, set_redis, NGX_HTTP_LOC_CONF_OFFSET,
@@ -504,8 +510,8 @@ ngx_int_t preconfiguration(ngx_conf_t *cf) noexcept {
 }
 
 ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
-    auto *mcf = static_cast<MainConf *>(
-        ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     if ((mcf->enabled || mcf->status) && stats_zone_add(cf) != NGX_OK) return NGX_ERROR;
     if (!mcf->enabled) return NGX_OK;  // no gate anywhere: stay out of every request's way
     auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
@@ -536,15 +542,15 @@ void exit_process(ngx_cycle_t *) noexcept {
 }
 
 ngx_http_module_t g_module_ctx = {
-    preconfiguration,  postconfiguration,
-    create_main_conf,  nullptr,
-    nullptr,           nullptr,
-    create_loc_conf,   merge_loc_conf,
+    preconfiguration, postconfiguration, create_main_conf, nullptr,
+    nullptr,          nullptr,           create_loc_conf,  merge_loc_conf,
 };
 
 }  // namespace
 
-VerifiedTokenCache *verified_tokens() noexcept { return g_verified_tokens; }
+VerifiedTokenCache *verified_tokens() noexcept {
+    return g_verified_tokens;
+}
 
 }  // namespace asset_gate
 
@@ -554,13 +560,13 @@ ngx_module_t ngx_http_asset_gate_module = {
     &asset_gate::g_module_ctx,
     asset_gate::g_commands,
     NGX_HTTP_MODULE,
-    nullptr,                    // init master
-    nullptr,                    // init module
-    asset_gate::init_process,   // init process
-    nullptr,                    // init thread
-    nullptr,                    // exit thread
-    asset_gate::exit_process,   // exit process
-    nullptr,                    // exit master
+    nullptr,                   // init master
+    nullptr,                   // init module
+    asset_gate::init_process,  // init process
+    nullptr,                   // init thread
+    nullptr,                   // exit thread
+    asset_gate::exit_process,  // exit process
+    nullptr,                   // exit master
     NGX_MODULE_V1_PADDING,
 };
 }

@@ -25,10 +25,10 @@ struct RedisHostPort {
 };
 
 struct RedisEndpoint {
-    ngx_str_t name;       // as written, for logs and cache keys
-    ngx_str_t host;       // numeric address ('\0'-terminated); empty for unix: and sentinel:
+    ngx_str_t name;  // as written, for logs and cache keys
+    ngx_str_t host;  // numeric address ('\0'-terminated); empty for unix: and sentinel:
     in_port_t port;
-    ngx_str_t unix_path;  // '\0'-terminated; set for unix: addresses
+    ngx_str_t unix_path;        // '\0'-terminated; set for unix: addresses
     ngx_str_t sentinel_master;  // '\0'-terminated; set for sentinel:NAME@ADDR,... addresses
     ngx_array_t *sentinels;     // of RedisHostPort
     ngx_flag_t read_replica;    // asset_gate_redis_read_from replica (Sentinel only)
@@ -48,7 +48,7 @@ struct MainConf {
 
 struct LocConf {
     ngx_flag_t enable;
-    ngx_str_t base;  // the gate location's prefix without a trailing slash
+    ngx_str_t base;       // the gate location's prefix without a trailing slash
     ngx_str_t conf_file;  // where `asset_gate on` was written, for errors found at merge
     ngx_uint_t conf_line;
 
@@ -83,7 +83,7 @@ struct LocConf {
     ngx_str_t s3_host;      // host[:port], lower case
     ngx_str_t s3_bucket;
     ngx_str_t s3_region;
-    ngx_uint_t s3_addressing;  // S3Addressing
+    ngx_uint_t s3_addressing;       // S3Addressing
     S3Credentials *s3_credentials;  // config-lifetime, destroyed by a pool cleanup
     time_t s3_presign_expires;
     ngx_flag_t s3_redirect;
@@ -106,8 +106,8 @@ struct Ctx {
     time_t max_age;  // the gate location's asset_gate_content_max_age, for the filter
     Purpose purpose;
     std::uint64_t id;
-    ngx_int_t rc;      // the decision returned on re-entry
-    ngx_str_t name;    // content surface: the requested file name and its extension
+    ngx_int_t rc;    // the decision returned on re-entry
+    ngx_str_t name;  // content surface: the requested file name and its extension
     ngx_str_t ext;
 
     // Records, copied into the request pool.

@@ -54,7 +54,9 @@ void *guarded_integer(const redisReadTask *task, long long value) noexcept {
 void *guarded_nil(const redisReadTask *task) noexcept {
     return unsolicited(task) ? nullptr : g_hiredis_functions->createNil(task);
 }
-void guarded_free(void *reply) noexcept { g_hiredis_functions->freeObject(reply); }
+void guarded_free(void *reply) noexcept {
+    g_hiredis_functions->freeObject(reply);
+}
 
 redisReplyObjectFunctions g_guarded_functions = {guarded_string, guarded_array, guarded_integer,
                                                  guarded_nil, guarded_free};
@@ -117,8 +119,8 @@ void on_invalidation(redisAsyncContext *ac, void *r, void *) noexcept {
         std::string cache_key(view(ep->name));
         cache_key.append("/").append(std::to_string(ep->db)).append("|").append(key);
         if (cache_delete(zone, cache_key)) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                           "asset_gate: invalidated \"%s\"", cache_key.c_str());
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0, "asset_gate: invalidated \"%s\"",
+                           cache_key.c_str());
         }
     } catch (...) {
     }
@@ -229,11 +231,17 @@ RedisClient::RedisClient(EndpointRuntime *rt, RedisRole role, ngx_log_t *log) no
     ngx_queue_init(&lookups_);
 }
 
-RedisClient::~RedisClient() { shutdown(); }
+RedisClient::~RedisClient() {
+    shutdown();
+}
 
-const RedisEndpoint *RedisClient::endpoint() const noexcept { return rt_->endpoint; }
+const RedisEndpoint *RedisClient::endpoint() const noexcept {
+    return rt_->endpoint;
+}
 
-void RedisClient::start() noexcept { connect(); }
+void RedisClient::start() noexcept {
+    connect();
+}
 
 void RedisClient::shutdown() noexcept {
     stopping_ = true;
@@ -263,9 +271,8 @@ void RedisClient::connect() noexcept try {
     target_ = to.unix_path.empty() ? to.host + ":" + std::to_string(to.port) : to.unix_path;
     if (role_ == RedisRole::sentinel) target_ = "sentinel " + target_;
 
-    redisAsyncContext *ac = to.unix_path.empty()
-                                ? redisAsyncConnect(to.host.c_str(), to.port)
-                                : redisAsyncConnectUnix(to.unix_path.c_str());
+    redisAsyncContext *ac = to.unix_path.empty() ? redisAsyncConnect(to.host.c_str(), to.port)
+                                                 : redisAsyncConnectUnix(to.unix_path.c_str());
     if (ac == nullptr) {
         ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: out of memory", &ep->name);
         schedule_reconnect();
@@ -273,8 +280,8 @@ void RedisClient::connect() noexcept try {
     }
     if (ac->err) {
         ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
-                      "asset_gate: redis %V (%s): cannot connect: %s", &ep->name,
-                      target_.c_str(), ac->errstr);
+                      "asset_gate: redis %V (%s): cannot connect: %s", &ep->name, target_.c_str(),
+                      ac->errstr);
         reported_down_ = true;
         redisAsyncFree(ac);
         if (role_ == RedisRole::sentinel) rt_->sentinel_next++;
@@ -358,8 +365,8 @@ void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
     connected_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
-                  "asset_gate: redis %V (%s): %s: %s", &rt_->endpoint->name, target_.c_str(),
-                  what, ac->errstr[0] ? ac->errstr : "closed");
+                  "asset_gate: redis %V (%s): %s: %s", &rt_->endpoint->name, target_.c_str(), what,
+                  ac->errstr[0] ? ac->errstr : "closed");
     reported_down_ = true;
     if (role_ == RedisRole::sentinel && !was_connected) rt_->sentinel_next++;
     // The master went away: the sentinels may know where it is now.
@@ -373,7 +380,8 @@ void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
 void RedisClient::drop(const char *why, bool quiet) noexcept {
     if (ac_ == nullptr) return;
     if (!quiet) {
-        ngx_log_error(NGX_LOG_WARN, log_, 0, "asset_gate: redis %V (%s): dropping the connection: %s",
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "asset_gate: redis %V (%s): dropping the connection: %s",
                       &rt_->endpoint->name, target_.c_str(), why);
         reported_down_ = true;
     }
@@ -497,7 +505,8 @@ ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept try {
             rt->address.port = ep->port;
         }
         rt->data.reset(new RedisClient(rt, RedisRole::data, cycle->log));
-        if (ep->channel.len) rt->subscriber.reset(new RedisClient(rt, RedisRole::subscriber, cycle->log));
+        if (ep->channel.len)
+            rt->subscriber.reset(new RedisClient(rt, RedisRole::subscriber, cycle->log));
         if (ep->sentinel_master.len) {
             rt->sentinel.reset(new RedisClient(rt, RedisRole::sentinel, cycle->log));
             rt->sentinel->start();

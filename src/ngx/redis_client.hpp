@@ -18,7 +18,7 @@ struct EndpointRuntime;
 enum class RedisRole { data, subscriber, sentinel };
 
 class RedisClient {
-public:
+  public:
     RedisClient(EndpointRuntime *rt, RedisRole role, ngx_log_t *log) noexcept;
     ~RedisClient();
     RedisClient(const RedisClient &) = delete;
@@ -49,7 +49,7 @@ public:
     const RedisEndpoint *endpoint() const noexcept;
     ngx_queue_t *lookups() noexcept { return &lookups_; }
 
-private:
+  private:
     void connect() noexcept;
     void on_ready() noexcept;
     void schedule_reconnect() noexcept;

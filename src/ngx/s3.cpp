@@ -16,7 +16,9 @@ namespace asset_gate {
 
 namespace {
 
-char *conf_error() noexcept { return static_cast<char *>(NGX_CONF_ERROR); }
+char *conf_error() noexcept {
+    return static_cast<char *>(NGX_CONF_ERROR);
+}
 
 }  // namespace
 
@@ -136,8 +138,7 @@ enum S3Var : uintptr_t { host, path, date, content_sha256, authorization, securi
 // Signs the upstream request once per request, from the serving location's S3 settings.
 bool sign_once(ngx_http_request_t *r, Ctx *ctx) noexcept try {
     if (ctx->s3_signed) return true;
-    auto *lcf =
-        static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
+    auto *lcf = static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
     if (!ctx->content_allowed || ctx->location.len == 0) return false;
     if (!s3_configured(lcf)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -147,8 +148,8 @@ bool sign_once(ngx_http_request_t *r, Ctx *ctx) noexcept try {
     }
     // nginx's proxy forwards a HEAD as HEAD (unless proxy_method says otherwise): sign that.
     std::string_view method = r->method == NGX_HTTP_HEAD ? "HEAD" : "GET";
-    SignedGet s = s3_sign_get(target_of(lcf), *lcf->s3_credentials, view(ctx->location),
-                              ngx_time(), method);
+    SignedGet s =
+        s3_sign_get(target_of(lcf), *lcf->s3_credentials, view(ctx->location), ngx_time(), method);
     ngx_pool_t *pool = r->pool;
     if (!pool_copy(pool, s.host, &ctx->s3_host) || !pool_copy(pool, s.path, &ctx->s3_path) ||
         !pool_copy(pool, s.amz_date, &ctx->s3_date) ||
@@ -169,11 +170,21 @@ ngx_int_t get_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     if (ctx == nullptr || !sign_once(r->main, ctx)) return NGX_OK;
     ngx_str_t value{};
     switch (static_cast<S3Var>(data)) {
-        case host: value = ctx->s3_host; break;
-        case path: value = ctx->s3_path; break;
-        case date: value = ctx->s3_date; break;
-        case content_sha256: value = ctx->s3_content_sha256; break;
-        case authorization: value = ctx->s3_authorization; break;
+        case host:
+            value = ctx->s3_host;
+            break;
+        case path:
+            value = ctx->s3_path;
+            break;
+        case date:
+            value = ctx->s3_date;
+            break;
+        case content_sha256:
+            value = ctx->s3_content_sha256;
+            break;
+        case authorization:
+            value = ctx->s3_authorization;
+            break;
         case security_token: {
             auto *lcf = static_cast<LocConf *>(
                 ngx_http_get_module_loc_conf(r->main, ngx_http_asset_gate_module));
@@ -312,8 +323,7 @@ ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
     if (status == NGX_HTTP_NOT_FOUND) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asset_gate: object of asset %uL is missing in the store", ctx->id);
-        return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module,
-                                                NGX_HTTP_NOT_FOUND);
+        return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_NOT_FOUND);
     }
     if (status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -325,8 +335,7 @@ ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "asset_gate: the object store answered %ui for asset %uL", status, ctx->id);
     }
-    return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module,
-                                            NGX_HTTP_BAD_GATEWAY);
+    return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_BAD_GATEWAY);
 }
 
 }  // namespace asset_gate

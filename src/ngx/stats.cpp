@@ -11,8 +11,8 @@ namespace {
 constexpr int kSurfaces = 4;  // render, content, malformed, and "none" (refused before)
 constexpr int kPurposes = 4;  // public, render, subscription_delivery, and "none" (unverified)
 // Upper bounds of the Redis latency buckets, in microseconds.
-constexpr std::uint64_t kBuckets[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
-                                      250000, 500000, 1000000};
+constexpr std::uint64_t kBuckets[] = {250,   500,   1000,   2500,   5000,   10000,
+                                      25000, 50000, 100000, 250000, 500000, 1000000};
 constexpr int kBucketCount = sizeof(kBuckets) / sizeof(kBuckets[0]);
 
 struct Stats {
@@ -221,7 +221,8 @@ ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
 
 ngx_int_t stats_zone_add(ngx_conf_t *cf) noexcept {
     size_t size = 8 * ngx_pagesize + sizeof(Stats);
-    ngx_shm_zone_t *zone = ngx_shared_memory_add(cf, &g_zone_name, size, &ngx_http_asset_gate_module);
+    ngx_shm_zone_t *zone =
+        ngx_shared_memory_add(cf, &g_zone_name, size, &ngx_http_asset_gate_module);
     if (zone == nullptr) return NGX_ERROR;
     zone->init = init_zone;
     return NGX_OK;

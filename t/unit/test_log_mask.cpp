@@ -65,8 +65,8 @@ TEST(LogMask, MaskingInPlaceGivesTheSameResult) {
 }
 
 TEST(LogMask, MaskingTwiceChangesNothing) {
-    for (std::string line : {"/e?token=h.p.sig HTTP/1.1", "/e?token=whole HTTP/1.1",
-                             "/e?token=ab&token=h.p.s"}) {
+    for (std::string line :
+         {"/e?token=h.p.sig HTTP/1.1", "/e?token=whole HTTP/1.1", "/e?token=ab&token=h.p.s"}) {
         std::string once = mask(line);
         EXPECT_EQ(mask(once), once) << line;
         EXPECT_FALSE(has_unmasked_token(once)) << once;

@@ -339,8 +339,7 @@ TEST(TokenShape, padding_in_any_part_is_refused) {
         // Header and payload: the shape; the signature part: the signature.
         const Reason want = part == 2 ? Reason::bad_signature : Reason::bad_token;
         for (std::string_view pad : {"=", "==", "==="}) {
-            EXPECT_EQ(token_reason(replace_part(token, part, parts[part] + std::string(pad))),
-                      want)
+            EXPECT_EQ(token_reason(replace_part(token, part, parts[part] + std::string(pad))), want)
                 << part << " " << pad;
         }
     }
