@@ -7,7 +7,6 @@
 
 #include "core/decision.hpp"
 #include "core/path.hpp"
-#include "ngx/log_mask.hpp"
 #include "ngx/lookup.hpp"
 #include "ngx/s3.hpp"
 #include "ngx/stats.hpp"
@@ -192,7 +191,8 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    mask_request_line(r);
+    // No masking here: the error logs' writers and $request mask the request line when
+    // (and only if) something writes it.
 
     // 1. method
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
