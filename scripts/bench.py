@@ -129,8 +129,11 @@ def wrk(url, duration, connections, script=None):
         m = re.search(pattern, out)
         return conv(m.group(1)) if m else None
     def ms(text):
-        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        m = re.match(r"([\d.]+)(us|ms|s|m)$", text or "")
+        if m is None:
+            raise RuntimeError(f"cannot read wrk's latency {text!r} from:\n{out}")
+        value, unit = m.groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
     return {
         "requests": grab(r"(\d+) requests in", int),
         "rps": grab(r"Requests/sec:\s+([\d.]+)"),
