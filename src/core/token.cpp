@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "base64url.hpp"
+#include "json.hpp"
 
 namespace asset_gate {
 
@@ -21,14 +22,6 @@ constexpr std::size_t kMaxPartBytes = kMaxTokenSize / 4 * 3;
 
 // PyJWT's header, {"alg":"HS256","typ":"JWT"}, byte for byte: known good without a parse.
 constexpr std::string_view kPyJwtHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
-
-struct JsonRef {
-    json_t *p;
-    explicit JsonRef(json_t *v) noexcept : p(v) {}
-    JsonRef(const JsonRef &) = delete;
-    JsonRef &operator=(const JsonRef &) = delete;
-    ~JsonRef() { json_decref(p); }
-};
 
 // Nesting depth of [ and { outside strings. Brackets need not balance: the parser judges that.
 bool within_depth(std::string_view text) noexcept {

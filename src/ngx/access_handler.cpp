@@ -25,15 +25,6 @@ LocConf *loc_conf(ngx_http_request_t *r) noexcept {
     return static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
 }
 
-bool push_header(ngx_http_request_t *r, std::string_view name, std::string_view value) noexcept {
-    auto *h = static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
-    if (h == nullptr) return false;
-    h->hash = 1;
-    h->key = ngx_view(name);
-    h->value = ngx_view(value);
-    return true;
-}
-
 ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t status) noexcept {
     ctx->reason = reason;
     ctx->reason_set = true;

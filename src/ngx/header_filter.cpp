@@ -11,15 +11,6 @@ namespace {
 
 ngx_http_output_header_filter_pt g_next_header_filter;
 
-bool push(ngx_http_request_t *r, std::string_view name, std::string_view value) noexcept {
-    auto *h = static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
-    if (h == nullptr) return false;
-    h->hash = 1;
-    h->key = ngx_view(name);
-    h->value = ngx_view(value);
-    return true;
-}
-
 // Hides headers of this name already set (by the serving module or an upstream).
 void drop(ngx_http_request_t *r, std::string_view name) noexcept {
     for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
@@ -53,7 +44,7 @@ ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
 
     // The token is in the URL: nothing this response leads to may learn it.
     drop(r, "Referrer-Policy");
-    push(r, "Referrer-Policy", "no-referrer");
+    push_header(r, "Referrer-Policy", "no-referrer");
 
     ngx_uint_t status = r->headers_out.status;
     if (ctx->content_allowed && (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
@@ -70,15 +61,15 @@ ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
         drop(r, "Cache-Control");
         drop(r, "Expires");
         r->headers_out.expires = nullptr;
-        push(r, "Cache-Control", {reinterpret_cast<char *>(cc), n});
+        push_header(r, "Cache-Control", {reinterpret_cast<char *>(cc), n});
         drop(r, "X-Content-Type-Options");
-        push(r, "X-Content-Type-Options", "nosniff");
+        push_header(r, "X-Content-Type-Options", "nosniff");
         if (ctx->download) {
             std::string_view name = ctx->filename.len ? view(ctx->filename) : view(ctx->name);
             std::string_view value = disposition(r->pool, name);
             if (value.empty()) return NGX_ERROR;
             drop(r, "Content-Disposition");
-            push(r, "Content-Disposition", value);
+            push_header(r, "Content-Disposition", value);
         }
     }
     return g_next_header_filter(r);

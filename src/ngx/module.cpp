@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/secret_file.hpp"
 #include "ngx/cache.hpp"
 #include "ngx/log_mask.hpp"
 #include "ngx/redis_client.hpp"
@@ -203,58 +204,31 @@ char *set_key_file(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) return conf_error();
     conf->key_file = path;
 
-    FILE *f = std::fopen(reinterpret_cast<const char *>(path.data), "rb");
-    if (f == nullptr) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno, "cannot open key file \"%V\"", &path);
-        return conf_error();
-    }
-    std::string text;
-    char buf[4096];
-    size_t n;
-    bool ok = true;
-    try {
-        while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-            text.append(buf, n);
-            if (text.size() > 1024 * 1024) {
-                ok = false;
-                break;
-            }
-        }
-    } catch (...) {
-        ok = false;
-    }
-    bool read_error = std::ferror(f);
-    std::fclose(f);
-    if (!ok || read_error) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read key file \"%V\"", &path);
-        return conf_error();
-    }
-
     ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(KeySet));
     if (cln == nullptr) return conf_error();
     auto *keys = new (cln->data) KeySet();
     cln->handler = destroy_keys;
+    std::string text;
     try {
-        std::string_view rest(text);
-        ngx_uint_t line = 0;
-        while (!rest.empty()) {
-            size_t nl = rest.find('\n');
-            std::string_view key = rest.substr(0, nl);
-            rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-            line++;
-            if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
-            if (key.empty()) continue;
-            if (key.size() < 32) {
+        FileError error;
+        if (!read_secret_file(reinterpret_cast<const char *>(path.data), &text, &error)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s key file \"%V\": %s", error.verb, &path,
+                               error.detail.c_str());
+            return conf_error();
+        }
+        for_each_key(text, [&](std::size_t line, std::string_view key) {
+            if (key.size() < kShortKeySize) {
                 ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                                   "key on line %ui of \"%V\" is shorter than 32 bytes", line,
-                                   &path);
+                                   "key on line %uz of \"%V\" is shorter than %uz bytes", line,
+                                   &path, kShortKeySize);
             }
             keys->add(key);
-        }
+        });
     } catch (...) {
+        cleanse_secret(&text);
         return conf_error();
     }
-    OPENSSL_cleanse(text.data(), text.size());
+    cleanse_secret(&text);
     if (keys->empty()) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "key file \"%V\" has no keys", &path);
         return conf_error();

@@ -30,4 +30,15 @@ inline bool pool_copy(ngx_pool_t *pool, std::string_view s, ngx_str_t *out) noex
     return true;
 }
 
+// Adds a response header (the list nginx writes out).
+inline bool push_header(ngx_http_request_t *r, std::string_view name,
+                        std::string_view value) noexcept {
+    auto *h = static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
+    if (h == nullptr) return false;
+    h->hash = 1;
+    h->key = ngx_view(name);
+    h->value = ngx_view(value);
+    return true;
+}
+
 }  // namespace asset_gate

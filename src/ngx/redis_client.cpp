@@ -129,15 +129,11 @@ void on_invalidation(redisAsyncContext *ac, void *r, void *) noexcept {
 // --- the sentinel watcher --------------------------------------------------------------------
 
 // SENTINEL get-master-addr-by-name: [ip, port].
-void on_master_address(redisAsyncContext *ac, void *r, void *) noexcept {
+void on_master_address(redisAsyncContext *ac, void *r, void *privdata) noexcept {
     auto *reply = static_cast<redisReply *>(r);
     if (reply == nullptr) return;
     RedisClient *self = client_of(ac);
-    EndpointRuntime *rt = nullptr;
-    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
-        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
-    }
-    if (rt == nullptr) return;
+    auto *rt = static_cast<EndpointRuntime *>(privdata);
     RedisAddress to;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         !parse_address(str_of(reply->element[0]), str_of(reply->element[1]), &to)) {
@@ -152,15 +148,11 @@ void on_master_address(redisAsyncContext *ac, void *r, void *) noexcept {
 }
 
 // SENTINEL replicas: [[field, value, ...], ...]; a replica that is up and linked to its master.
-void on_replicas(redisAsyncContext *ac, void *r, void *) noexcept {
+void on_replicas(redisAsyncContext *ac, void *r, void *privdata) noexcept {
     auto *reply = static_cast<redisReply *>(r);
-    if (reply == nullptr) return;
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
     RedisClient *self = client_of(ac);
-    EndpointRuntime *rt = nullptr;
-    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
-        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
-    }
-    if (rt == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
+    auto *rt = static_cast<EndpointRuntime *>(privdata);
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *rep = reply->element[i];
         if (rep->type != REDIS_REPLY_ARRAY) continue;
@@ -186,20 +178,16 @@ void on_replicas(redisAsyncContext *ac, void *r, void *) noexcept {
     const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
                           reinterpret_cast<const char *>(rt->endpoint->sentinel_master.data)};
     size_t lens[] = {8, 23, rt->endpoint->sentinel_master.len};
-    self->command(3, argv, lens, on_master_address, nullptr);
+    self->command(3, argv, lens, on_master_address, rt);
 }
 
 // +switch-master "NAME oldip oldport newip newport": follow the new master, or re-pick a replica.
-void on_sentinel_event(redisAsyncContext *ac, void *r, void *) noexcept {
+void on_sentinel_event(redisAsyncContext *ac, void *r, void *privdata) noexcept {
     auto *reply = static_cast<redisReply *>(r);
     if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
     if (str_of(reply->element[0]) != "message") return;
     RedisClient *self = client_of(ac);
-    EndpointRuntime *rt = nullptr;
-    for (ngx_uint_t i = 0; i < g_nruntimes; i++) {
-        if (g_runtimes[i]->sentinel.get() == self) rt = g_runtimes[i];
-    }
-    if (rt == nullptr) return;
+    auto *rt = static_cast<EndpointRuntime *>(privdata);
     std::string_view msg = str_of(reply->element[2]);
     std::string_view parts[5];
     for (auto &p : parts) {
@@ -316,15 +304,15 @@ void RedisClient::on_ready() noexcept {
         if (ep->read_replica) {
             const char *argv[] = {"SENTINEL", "replicas", name};
             size_t lens[] = {8, 8, ep->sentinel_master.len};
-            redisAsyncCommandArgv(ac_, on_replicas, nullptr, 3, argv, lens);
+            redisAsyncCommandArgv(ac_, on_replicas, rt_, 3, argv, lens);
         } else {
             const char *argv[] = {"SENTINEL", "get-master-addr-by-name", name};
             size_t lens[] = {8, 23, ep->sentinel_master.len};
-            redisAsyncCommandArgv(ac_, on_master_address, nullptr, 3, argv, lens);
+            redisAsyncCommandArgv(ac_, on_master_address, rt_, 3, argv, lens);
         }
         const char *argv[] = {"SUBSCRIBE", "+switch-master"};
         size_t lens[] = {9, 14};
-        redisAsyncCommandArgv(ac_, on_sentinel_event, nullptr, 2, argv, lens);
+        redisAsyncCommandArgv(ac_, on_sentinel_event, rt_, 2, argv, lens);
         rt_->sentinel_asked = ngx_current_msec;
         return;
     }

@@ -11,6 +11,7 @@
 
 #include "core/disposition.hpp"
 #include "core/s3_credentials.hpp"
+#include "core/secret_file.hpp"
 
 namespace asset_gate {
 
@@ -84,38 +85,30 @@ char *s3_set_credentials(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     if (conf->s3_credentials != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
     ngx_str_t path = static_cast<ngx_str_t *>(cf->args->elts)[1];
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) return conf_error();
-    FILE *f = std::fopen(reinterpret_cast<const char *>(path.data), "rb");
-    if (f == nullptr) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno, "cannot open S3 credentials file \"%V\"",
-                           &path);
-        return conf_error();
-    }
     ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(S3Credentials));
-    if (cln == nullptr) {
-        std::fclose(f);
-        return conf_error();
-    }
+    if (cln == nullptr) return conf_error();
     auto *creds = new (cln->data) S3Credentials();
     cln->handler = destroy_credentials;
     std::string text;
+    FileError file_error;
     std::string error;
-    bool ok = true;
+    bool read = false;
+    bool ok = false;
     try {
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && text.size() < 65536) {
-            text.append(buf, n);
-        }
-        ok = !std::ferror(f) && parse_s3_credentials(text, creds, &error);
+        read = read_secret_file(reinterpret_cast<const char *>(path.data), &text, &file_error);
+        ok = read && parse_s3_credentials(text, creds, &error);
     } catch (...) {
-        ok = false;
         error = "out of memory";
     }
-    std::fclose(f);
-    OPENSSL_cleanse(text.data(), text.size());
+    cleanse_secret(&text);
+    if (!read) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s S3 credentials file \"%V\": %s",
+                           file_error.verb, &path, file_error.detail.c_str());
+        return conf_error();
+    }
     if (!ok) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid S3 credentials file \"%V\": %s", &path,
-                           error.empty() ? "cannot read it" : error.c_str());
+                           error.c_str());
         return conf_error();
     }
     conf->s3_credentials = creds;

@@ -19,13 +19,21 @@
 #include "core/base64url.hpp"
 #include "core/decision.hpp"
 #include "core/hmac.hpp"
+#include "core/json.hpp"
 #include "core/reason.hpp"
+#include "core/secret_file.hpp"
 #include "core/token.hpp"
 
 namespace {
 
+using asset_gate::cleanse_secret;
+using asset_gate::FileError;
+using asset_gate::for_each_key;
+using asset_gate::JsonRef;
 using asset_gate::KeySet;
+using asset_gate::kShortKeySize;
 using asset_gate::Purpose;
+using asset_gate::read_secret_file;
 using asset_gate::Reason;
 using asset_gate::Surface;
 
@@ -35,9 +43,7 @@ constexpr int kExitUsage = 2;
 
 constexpr std::string_view kDefaultAudience = "posthog:exported_asset";
 constexpr std::int64_t kDefaultLifetime = 3600;
-constexpr std::size_t kMaxKeyFileSize = 1024 * 1024;  // the module's limit
 constexpr std::size_t kMaxInputSize = 1024 * 1024;
-constexpr std::size_t kShortKey = 32;
 
 // PyJWT's header for HS256, which it writes with sorted keys.
 constexpr std::string_view kPyJwtHeader = R"({"alg":"HS256","typ":"JWT"})";
@@ -218,44 +224,17 @@ struct Keys {
     std::size_t first_line = 0;
 };
 
-// The module's reading of asset_gate_key_file: one key per line, a trailing '\r' dropped,
-// blank lines skipped, at most 1 MiB. The text is cleansed once the keys are scheduled.
+// The module's reading of asset_gate_key_file (core/secret_file.hpp): the same limits and the
+// same line format, so a key file means the same keys to both.
 bool load_keys(const std::string &path, Keys *keys, std::string *error) {
-    std::FILE *f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
-        *error = "cannot open key file \"" + printable(path) + "\": " + std::strerror(errno);
-        return false;
-    }
     std::string text;
-    char buf[4096];
-    std::size_t n;
-    bool too_large = false;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-        text.append(buf, n);
-        if (text.size() > kMaxKeyFileSize) {
-            too_large = true;
-            break;
-        }
-    }
-    const int read_errno = std::ferror(f) ? errno : 0;
-    std::fclose(f);
-    OPENSSL_cleanse(buf, sizeof buf);
-    if (read_errno != 0 || too_large) {
-        OPENSSL_cleanse(text.data(), text.size());
-        *error = "cannot read key file \"" + printable(path) + "\": " +
-                 (too_large ? std::string("larger than 1 MiB") : std::strerror(read_errno));
+    FileError file_error;
+    if (!read_secret_file(path, &text, &file_error)) {
+        *error = std::string(file_error.verb) + " key file \"" + printable(path) +
+                 "\": " + file_error.detail;
         return false;
     }
-
-    std::string_view rest(text);
-    std::size_t line = 0;
-    while (!rest.empty()) {
-        const std::size_t nl = rest.find('\n');
-        std::string_view key = rest.substr(0, nl);
-        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-        ++line;
-        if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
-        if (key.empty()) continue;
+    for_each_key(text, [&](std::size_t line, std::string_view key) {
         if (keys->all.empty()) {
             keys->first_size = key.size();
             keys->first_line = line;
@@ -263,8 +242,8 @@ bool load_keys(const std::string &path, Keys *keys, std::string *error) {
         keys->all.add(key);
         keys->one.emplace_back();
         keys->one.back().add(key);
-    }
-    OPENSSL_cleanse(text.data(), text.size());
+    });
+    cleanse_secret(&text);
     if (keys->all.empty()) {
         *error = "key file \"" + printable(path) + "\" has no keys";
         return false;
@@ -273,14 +252,6 @@ bool load_keys(const std::string &path, Keys *keys, std::string *error) {
 }
 
 // --- JSON and encodings ----------------------------------------------------------------------
-
-struct JsonRef {
-    json_t *p;
-    explicit JsonRef(json_t *v) noexcept : p(v) {}
-    JsonRef(const JsonRef &) = delete;
-    JsonRef &operator=(const JsonRef &) = delete;
-    ~JsonRef() { json_decref(p); }
-};
 
 std::string dump(const json_t *v, std::size_t flags) {
     char *text = json_dumps(v, flags | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
@@ -439,9 +410,10 @@ int mint(int argc, char **argv) {
 
     Keys keys;
     if (!load_keys(*key_file, &keys, &error)) return fail(error);
-    if (keys.first_size < kShortKey) {
+    if (keys.first_size < kShortKeySize) {
         std::cerr << "asset-gate-token: warning: the current key (line " << keys.first_line
-                  << " of \"" << printable(*key_file) << "\") is shorter than 32 bytes\n";
+                  << " of \"" << printable(*key_file) << "\") is shorter than " << kShortKeySize
+                  << " bytes\n";
     }
 
     const std::string signing_input = base64url_encode(header) + "." + base64url_encode(payload);

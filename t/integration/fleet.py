@@ -55,7 +55,9 @@ class Server:
     def start(self):
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(self.dir),
-                "--logfile", str(self.dir / "redis.log")]
+                "--logfile", str(self.dir / "redis.log"),
+                # A replica syncs at once, not after the default 5 s wait for more replicas.
+                "--repl-diskless-sync-delay", "0"]
         if self.replicaof:
             args += ["--replicaof", "127.0.0.1", str(self.replicaof)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,7 +14,6 @@ reads from replicas.
 import time
 
 import pytest
-import redis
 
 from fleet import Fleet, Recorder, is_subscriber, nginx_clients, wait_until
 from gate import Stack
@@ -368,6 +367,7 @@ def test_sentinel_clean_failover_under_traffic(fleet, make_stack):
     assert_nginx_on(s, fleet, new, old)
     assert sorted(s.worker_pids()) == pids, "a worker was replaced"
     assert new.calls("eval") > 0
+    assert f"+switch-master to 127.0.0.1:{new.port}" in s.error_log()
     s.assert_healthy()
 
 
@@ -457,6 +457,10 @@ def test_read_from_replica_falls_back_to_master_when_replica_dies(fleet, make_st
         time.sleep(0.2)
         assert rec.wait_ok_after(time.monotonic(), 10), "reads never came back"
         time.sleep(1.0)
+    except AssertionError:
+        print("\n".join(line for line in s.error_log().splitlines()
+                        if "asset_gate: redis" in line)[-4000:])
+        raise
     finally:
         rec.stop()
     check_failover_traffic(rec, t0, "replica killed, reads fall back to the master")
