@@ -144,7 +144,9 @@ void on_master_address(redisAsyncContext *ac, void *r, void *privdata) noexcept 
         return;
     }
     self->mark_healthy();
-    rt->follow(to, "the sentinel named the master");
+    rt->master = to;
+    // Reading from replicas: the replicas' answer, which comes next, decides.
+    if (!rt->endpoint->read_replica) rt->follow(to, "the sentinel named the master");
 }
 
 // SENTINEL replicas: [[field, value, ...], ...]; a replica that is up and linked to its master.
@@ -174,11 +176,8 @@ void on_replicas(redisAsyncContext *ac, void *r, void *privdata) noexcept {
             return;
         }
     }
-    // No healthy replica: the master serves reads rather than nobody.
-    const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
-                          reinterpret_cast<const char *>(rt->endpoint->sentinel_master.data)};
-    size_t lens[] = {8, 23, rt->endpoint->sentinel_master.len};
-    self->command(3, argv, lens, on_master_address, rt);
+    // No healthy replica: the master (asked just before) serves reads rather than nobody.
+    if (rt->master.known()) rt->follow(rt->master, "no healthy replica: reading from the master");
 }
 
 // +switch-master "NAME oldip oldport newip newport": follow the new master, or re-pick a replica.
@@ -273,6 +272,7 @@ void RedisClient::connect() noexcept try {
         reported_down_ = true;
         redisAsyncFree(ac);
         if (role_ == RedisRole::sentinel) rt_->sentinel_next++;
+        if (role_ == RedisRole::data) rt_->ask_sentinels_again();
         schedule_reconnect();
         return;
     }
@@ -300,15 +300,15 @@ void RedisClient::connect() noexcept try {
 void RedisClient::on_ready() noexcept {
     const RedisEndpoint *ep = rt_->endpoint;
     if (role_ == RedisRole::sentinel) {
+        // Every question before the SUBSCRIBE: a subscribed connection answers no other.
         const char *name = reinterpret_cast<const char *>(ep->sentinel_master.data);
+        const char *master[] = {"SENTINEL", "get-master-addr-by-name", name};
+        size_t master_lens[] = {8, 23, ep->sentinel_master.len};
+        redisAsyncCommandArgv(ac_, on_master_address, rt_, 3, master, master_lens);
         if (ep->read_replica) {
-            const char *argv[] = {"SENTINEL", "replicas", name};
-            size_t lens[] = {8, 8, ep->sentinel_master.len};
-            redisAsyncCommandArgv(ac_, on_replicas, rt_, 3, argv, lens);
-        } else {
-            const char *argv[] = {"SENTINEL", "get-master-addr-by-name", name};
-            size_t lens[] = {8, 23, ep->sentinel_master.len};
-            redisAsyncCommandArgv(ac_, on_master_address, rt_, 3, argv, lens);
+            const char *replicas[] = {"SENTINEL", "replicas", name};
+            size_t replicas_lens[] = {8, 8, ep->sentinel_master.len};
+            redisAsyncCommandArgv(ac_, on_replicas, rt_, 3, replicas, replicas_lens);
         }
         const char *argv[] = {"SUBSCRIBE", "+switch-master"};
         size_t lens[] = {9, 14};
@@ -357,11 +357,7 @@ void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
                   ac->errstr[0] ? ac->errstr : "closed");
     reported_down_ = true;
     if (role_ == RedisRole::sentinel && !was_connected) rt_->sentinel_next++;
-    // The master went away: the sentinels may know where it is now.
-    if (role_ == RedisRole::data && rt_->sentinel &&
-        ngx_current_msec - rt_->sentinel_asked > kSentinelRequeryGap) {
-        rt_->sentinel->reconnect_now("the master connection was lost");
-    }
+    if (role_ == RedisRole::data) rt_->ask_sentinels_again();
     schedule_reconnect();
 }
 
@@ -465,6 +461,13 @@ void EndpointRuntime::follow(const RedisAddress &to, const char *why) noexcept {
     for (RedisClient *c : {data.get(), subscriber.get()}) {
         if (c == nullptr) continue;
         if (changed || !c->usable()) c->reconnect_now(why);
+    }
+}
+
+void EndpointRuntime::ask_sentinels_again() noexcept {
+    if (sentinel && ngx_current_msec - sentinel_asked > kSentinelRequeryGap) {
+        sentinel_asked = ngx_current_msec;
+        sentinel->reconnect_now("the Redis connection failed");
     }
 }
 

@@ -91,6 +91,7 @@ struct RedisAddress {
 struct EndpointRuntime {
     const RedisEndpoint *endpoint;
     RedisAddress address;
+    RedisAddress master;  // as the sentinels last said (read_from replica falls back to it)
     ngx_uint_t sentinel_next = 0;  // the sentinel to ask next
     ngx_msec_t sentinel_asked = 0;
     std::unique_ptr<RedisClient> data;
@@ -99,6 +100,9 @@ struct EndpointRuntime {
 
     // The sentinels named a (possibly new) address: data and subscriber follow it.
     void follow(const RedisAddress &to, const char *why) noexcept;
+
+    // The data connection failed: the sentinels may know better (at most once a second).
+    void ask_sentinels_again() noexcept;
 };
 
 // The worker's data client of an endpoint (created in init_process).
