@@ -137,8 +137,8 @@ def wrk(url, duration, connections, script=None):
     return {
         "requests": grab(r"(\d+) requests in", int),
         "rps": grab(r"Requests/sec:\s+([\d.]+)"),
-        "p50": ms(grab(r"50%\s+(\S+)", str)),
-        "p99": ms(grab(r"99%\s+(\S+)", str)),
+        "p50": ms(grab(r"(?m)^\s+50%\s+(\S+)", str)),
+        "p99": ms(grab(r"(?m)^\s+99%\s+(\S+)", str)),
         "non2xx": grab(r"Non-2xx or 3xx responses: (\d+)", int) or 0,
         "errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)),
     }
