@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,7 +145,10 @@ def wrk(url, duration, connections, script=None):
     }
 
 
-def measure(server, path, args, script=None):
+def measure(server, path, args):
+    script = None
+    if isinstance(path, tuple):  # ("lua", script): the script makes the requests
+        script, path = path[1], "/"
     cpu0 = server.cpu_seconds()
     r = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, args.connections, script)
     r["cpu_us"] = (server.cpu_seconds() - cpu0) / r["requests"] * 1e6
@@ -154,9 +158,13 @@ def measure(server, path, args, script=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds over all scenarios, interleaved; the table shows medians")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--memory-requests", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", help="run only the scenarios whose label contains this text "
+                    "(bare nginx always runs: it is the ratio's base)")
     args = ap.parse_args()
     if not MODULE.exists():
         sys.exit(f"build the module first: {MODULE} is missing")
@@ -208,10 +216,28 @@ def main():
         token = mint(101)
         content = f"/exporter/{NAME}?token={token}"
         bad_sig = f"/exporter/{NAME}?token={token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}"
+        # Distinct tokens (more than the per-worker verified-token cache holds): each request
+        # pays for the HMAC and the claims parse.
+        tokens = work / "tokens.txt"
+        now = int(time.time())
+        tokens.write_text("".join(
+            jwt.encode({"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, KEY,
+                       algorithm="HS256") + "\n" for i in range(20000)))
+        rotate = work / "rotate.lua"
+        rotate.write_text(f"""
+local tokens = {{}}
+for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
+local i = math.random(#tokens)
+request = function()
+    i = i % #tokens + 1
+    return wrk.format("GET", "/exporter/{NAME}?token=" .. tokens[i])
+end
+""")
         rows = [
             ("bare nginx, same file (ceiling)", "bare", content, True),
             ("content, warm cache (@content)", "named", content, True),
             ("content, warm cache (inline)", "inline", content, True),
+            ("content, inline, a new token each time", "inline", ("lua", rotate), True),
             ("content, no cache (Redis each time)", "nocache", content, True),
             ("render surface, warm cache", "named", f"/exporter?token={mint(101, 'render')}", True),
             ("refused: bad signature", "named", bad_sig, False),
@@ -221,20 +247,29 @@ def main():
         for key in ("named", "inline", "nocache"):
             wrk(f"http://127.0.0.1:{servers[key].port}{content}", 1, 8)
 
+        if args.only:
+            rows = [rows[0]] + [r for r in rows[1:] if args.only in r[0]]
+        runs = {label: [] for label, *_ in rows}
+        for _ in range(args.rounds):
+            # Interleaved rounds: a slow spell of the machine does not land on one scenario.
+            for label, key, path, must_succeed in rows:
+                r = measure(servers[key], path, args)
+                if must_succeed and (r["non2xx"] or r["errors"]):
+                    print(f"warning: {label}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors",
+                          file=sys.stderr)
+                if not must_succeed and r["non2xx"] != r["requests"]:
+                    print(f"warning: {label}: only {r['non2xx']} of {r['requests']} were refused",
+                          file=sys.stderr)
+                runs[label].append(r)
         results = []
-        for label, key, path, must_succeed in rows:
-            r = measure(servers[key], path, args)
-            if must_succeed and (r["non2xx"] or r["errors"]):
-                print(f"warning: {label}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors",
-                      file=sys.stderr)
-            if not must_succeed and r["non2xx"] != r["requests"]:
-                print(f"warning: {label}: only {r['non2xx']} of {r['requests']} were refused",
-                      file=sys.stderr)
-            results.append((label, r))
+        for label, *_ in rows:
+            med = {k: statistics.median(r[k] for r in runs[label])
+                   for k in ("rps", "p50", "p99", "cpu_us")}
+            results.append((label, med))
 
         base = results[0][1]
         print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, nginx 2 workers, 2 KiB file, "
-              f"{os.cpu_count()} cores")
+              f"{os.cpu_count()} cores; medians of {args.rounds} interleaved rounds")
         print(f"{'scenario':38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} "
               f"{'rps/bare':>8} {'bare CPU/CPU':>12}")
         for label, r in results:
@@ -242,6 +277,8 @@ def main():
                   f"{r['rps'] / base['rps']:8.2f} {base['cpu_us'] / r['cpu_us']:12.2f}")
 
         # Memory: worker RSS before and after at least --memory-requests allowed requests.
+        if args.memory_requests <= 0:
+            return
         srv = servers["inline"]
         before = srv.rss_kib()
         done = 0
