@@ -4,15 +4,34 @@
 #include <cstring>
 #include <functional>
 
-#include <openssl/crypto.h>
-
 namespace asset_gate {
+
+namespace {
+
+// Equality that takes the same time wherever the bytes differ, eight bytes a step (OpenSSL's
+// CRYPTO_memcmp goes a byte at a time: a fifth of a cached request's instructions).
+bool same_bytes(const char *a, const char *b, std::size_t n) noexcept {
+    std::uint64_t diff = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+    for (; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+}  // namespace
 
 VerifiedTokenCache::VerifiedTokenCache() : slots_(new std::array<Slot, kSlots>()) {}
 
 std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token) noexcept {
+    // A token ends in its signature, as good as random: its last 16 bytes pick the slot.
     // Collisions only cost a verification: a hit needs the whole token to match.
-    std::uint64_t h = std::hash<std::string_view>{}(token);
+    std::string_view tail = token.size() > 16 ? token.substr(token.size() - 16) : token;
+    std::uint64_t h = std::hash<std::string_view>{}(tail) ^ token.size();
     return h ^ (reinterpret_cast<std::uintptr_t>(scope) * 0x9e3779b97f4a7c15ull);
 }
 
@@ -22,7 +41,7 @@ bool VerifiedTokenCache::find(const void *scope, std::string_view token, std::in
     std::uint64_t h = hash(scope, token);
     const Slot &s = (*slots_)[h % kSlots];
     if (s.scope != scope || s.hash != h || s.len != token.size()) return false;
-    if (CRYPTO_memcmp(s.token, token.data(), token.size()) != 0) return false;
+    if (!same_bytes(s.token, token.data(), token.size())) return false;
     // The one claim that changes with time; nbf and iat, once in the past, stay there.
     if (!(s.claims.exp > now - leeway)) return false;
     *claims = s.claims;

@@ -72,7 +72,7 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     ctx->reason_set = true;
     ctx->stage = Stage::done;
     ctx->content_allowed = ctx->surface == Surface::content;
-    ctx->max_age = lcf->content_max_age;
+    ctx->cache_control = lcf->cache_control;
     stats_decision(ctx);
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: allowed asset %uL %s",
                    ctx->id, ctx->surface == Surface::content ? "content" : "render");

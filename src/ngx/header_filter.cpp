@@ -2,6 +2,8 @@
 // referrer policy on everything the gate answered, the content headers on allowed content.
 #include "ngx/module.hpp"
 
+#include <initializer_list>
+
 #include "core/disposition.hpp"
 #include "ngx/s3.hpp"
 
@@ -11,16 +13,19 @@ namespace {
 
 ngx_http_output_header_filter_pt g_next_header_filter;
 
-// Hides headers of this name already set (by the serving module or an upstream).
-void drop(ngx_http_request_t *r, std::string_view name) noexcept {
+// Hides the headers of these names already set (by the serving module or an upstream), in one
+// pass over the list.
+void drop(ngx_http_request_t *r, std::initializer_list<std::string_view> names) noexcept {
     for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == name.size() &&
-                ngx_strncasecmp(h[i].key.data,
-                                reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
-                                name.size()) == 0) {
-                h[i].hash = 0;
+            for (std::string_view name : names) {
+                if (h[i].key.len == name.size() &&
+                    ngx_strncasecmp(h[i].key.data,
+                                    reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
+                                    name.size()) == 0) {
+                    h[i].hash = 0;
+                }
             }
         }
     }
@@ -43,32 +48,31 @@ ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     }
 
     // The token is in the URL: nothing this response leads to may learn it.
-    drop(r, "Referrer-Policy");
+    ngx_uint_t status = r->headers_out.status;
+    bool content =
+        ctx->content_allowed && (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
+                                 status == NGX_HTTP_NOT_MODIFIED);
+    if (content) {
+        drop(r, {"Referrer-Policy", "Cache-Control", "Expires", "X-Content-Type-Options",
+                 "Content-Disposition"});
+    } else {
+        drop(r, {"Referrer-Policy"});
+    }
     push_header(r, "Referrer-Policy", "no-referrer");
 
-    ngx_uint_t status = r->headers_out.status;
-    if (ctx->content_allowed && (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
-                                 status == NGX_HTTP_NOT_MODIFIED)) {
+    if (content) {
         r->headers_out.content_type = ctx->format;
         r->headers_out.content_type_len = ctx->format.len;
         r->headers_out.content_type_lowcase = nullptr;
         r->headers_out.charset.len = 0;
 
-        auto *cc = static_cast<u_char *>(
-            ngx_pnalloc(r->pool, sizeof("private, max-age=") + NGX_TIME_T_LEN));
-        if (cc == nullptr) return NGX_ERROR;
-        size_t n = ngx_sprintf(cc, "private, max-age=%T", ctx->max_age) - cc;
-        drop(r, "Cache-Control");
-        drop(r, "Expires");
         r->headers_out.expires = nullptr;
-        push_header(r, "Cache-Control", {reinterpret_cast<char *>(cc), n});
-        drop(r, "X-Content-Type-Options");
+        push_header(r, "Cache-Control", view(ctx->cache_control));
         push_header(r, "X-Content-Type-Options", "nosniff");
         if (ctx->download) {
             std::string_view name = ctx->filename.len ? view(ctx->filename) : view(ctx->name);
             std::string_view value = disposition(r->pool, name);
             if (value.empty()) return NGX_ERROR;
-            drop(r, "Content-Disposition");
             push_header(r, "Content-Disposition", value);
         }
     }

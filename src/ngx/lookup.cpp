@@ -249,6 +249,17 @@ Lookup *find_pending(RedisClient *client, std::string_view key) noexcept {
 }  // namespace
 
 // Joins `parts` into the request pool (cache keys on the hit path: no heap allocation).
+// `n` in decimal, written at the end of `buf` (ngx_sprintf costs more than the lookup).
+static std::string_view decimal(std::uint64_t n, char (&buf)[NGX_INT64_LEN]) noexcept {
+    char *end = buf + sizeof(buf);
+    char *p = end;
+    do {
+        *--p = static_cast<char>('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    return {p, static_cast<size_t>(end - p)};
+}
+
 static std::string_view join(ngx_pool_t *pool,
                              std::initializer_list<std::string_view> parts) noexcept {
     size_t len = 0;
@@ -265,9 +276,8 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
     ngx_shm_zone_t *cache = mcf->cache_zone;
     bool wants_org = ctx->purpose == Purpose::public_;
 
-    u_char idbuf[NGX_INT64_LEN];
-    std::string_view id(reinterpret_cast<char *>(idbuf),
-                        ngx_sprintf(idbuf, "%uL", ctx->id) - idbuf);
+    char idbuf[NGX_INT64_LEN];
+    std::string_view id = decimal(ctx->id, idbuf);
     std::string_view cache_prefix = view(lcf->cache_prefix);
     std::string_view asset_cache_key = join(r->pool, {cache_prefix, "asset:", id});
     if (asset_cache_key.empty()) {

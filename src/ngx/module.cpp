@@ -130,6 +130,12 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     ngx_conf_merge_msec_value(conf->cache_valid, prev->cache_valid, 5000);
     ngx_conf_merge_msec_value(conf->cache_negative, prev->cache_negative, 2000);
     ngx_conf_merge_sec_value(conf->content_max_age, prev->content_max_age, 86400);
+    conf->cache_control.data =
+        static_cast<u_char *>(ngx_pnalloc(cf->pool, sizeof("private, max-age=") + NGX_TIME_T_LEN));
+    if (conf->cache_control.data == nullptr) return conf_error();
+    conf->cache_control.len =
+        ngx_sprintf(conf->cache_control.data, "private, max-age=%T", conf->content_max_age) -
+        conf->cache_control.data;
 
     if (s3_merge_loc_conf(cf, prev, conf) != NGX_CONF_OK) return conf_error();
 

@@ -76,6 +76,7 @@ struct LocConf {
     ngx_msec_t cache_valid;
     ngx_msec_t cache_negative;
     time_t content_max_age;
+    ngx_str_t cache_control;  // "private, max-age=N", made once at configuration time
 
     // S3: where objects live, and how allowed content reaches them (see s3.cpp).
     ngx_str_t s3_endpoint;  // as written
@@ -103,7 +104,7 @@ struct Ctx {
     bool verified;
     bool content_allowed;  // the header filter adds the content headers
     bool download;
-    time_t max_age;  // the gate location's asset_gate_content_max_age, for the filter
+    ngx_str_t cache_control;  // the gate location's, for the filter
     Purpose purpose;
     std::uint64_t id;
     ngx_int_t rc;    // the decision returned on re-entry
