@@ -93,6 +93,7 @@ bench-core: $(BUILD)/bench_core
 bench: $(MODULE) $(BUILD)/bench_core
 	$(BUILD)/bench_core --benchmark_min_time=0.5
 	scripts/bench.py
+	scripts/bench_instructions.py
 
 # --- tools: the operator's token tool, built from the core so it speaks the gate's reasons ---
 .PHONY: tools
