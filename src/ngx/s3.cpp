@@ -287,10 +287,6 @@ ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept tr
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-}  // namespace asset_gate
-
-namespace asset_gate {
-
 namespace {
 
 // Hides the store's x-amz-* headers (request ids, server-side encryption, storage class).
