@@ -33,6 +33,10 @@ else
     echo "../shared/conformance is absent: skipped"
 fi
 
+step "the demo answers every link it prints as it says"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DEMO_PORT=$(free_port) DEMO_REDIS_PORT=$(free_port) scripts/demo.sh --check
+
 step "fuzzers (${FUZZ_SECONDS:-30} s each)"
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 
