@@ -12,10 +12,6 @@ namespace asset_gate {
 // Step 5: whether a purpose may use a surface at all.
 Reason decide_purpose(Purpose purpose, Surface surface) noexcept;
 
-// The file extension a MIME format is served under (png for image/png, xlsx for the
-// spreadsheet type, ...); any other format: its MIME subtype. Empty for a malformed format.
-std::string_view extension_for_format(std::string_view format) noexcept;
-
 // Step 7: the asset exists, has not expired at `now`, and, on the content surface, `ext`
 // equals its format's extension (and it has a location to serve from).
 Reason decide_asset(const AssetRecord &asset, Surface surface, std::string_view ext,

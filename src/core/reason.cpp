@@ -11,7 +11,8 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
     "duplicate_token", "bad_token",      "bad_signature",  "expired",
     "not_yet_valid",   "wrong_audience", "bad_claims",     "unknown_purpose",
     "purpose_surface", "asset_unknown",  "asset_expired",  "extension_mismatch",
-    "org_unknown",     "org_blocked",    "redis_error",
+    "bad_record",      "org_unknown",    "org_blocked",    "sync_stale",
+    "redis_error",
 };
 }  // namespace
 

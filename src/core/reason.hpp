@@ -24,8 +24,10 @@ enum class Reason : std::uint8_t {
     asset_unknown,
     asset_expired,
     extension_mismatch,
+    bad_record,
     org_unknown,
     org_blocked,
+    sync_stale,
     redis_error,
 };
 inline constexpr int kReasonCount = static_cast<int>(Reason::redis_error) + 1;

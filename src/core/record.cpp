@@ -1,13 +1,35 @@
 // Parsing of the asset and organisation hashes of DESIGN.md section 4; every doubt fails closed.
 #include "record.hpp"
 
+#include <array>
 #include <limits>
+
+#include "path.hpp"
 
 namespace asset_gate {
 
 namespace {
 
 constexpr std::size_t kMaxLocationSize = 1024;
+
+struct FormatExtension {
+    std::string_view format;
+    std::string_view ext;
+};
+
+// DESIGN.md section 2: formats whose served extension is not simply their MIME subtype, or
+// that PostHog exports. The one copy of this table (the sync tool's test compares its own).
+constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
+    {"image/png", "png"},
+    {"application/pdf", "pdf"},
+    {"text/csv", "csv"},
+    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+    {"video/webm", "webm"},
+    {"video/mp4", "mp4"},
+    {"image/gif", "gif"},
+    {"application/json", "json"},
+    {"application/x-ndjson", "jsonl"},
+}};
 
 constexpr bool is_control(unsigned char c) noexcept {
     return c < 0x20 || c == 0x7f;
@@ -45,6 +67,10 @@ constexpr bool is_tchar(char c) noexcept {
     }
 }
 
+constexpr bool ends_subtype(char c) noexcept {
+    return c == ';' || c == ' ' || c == '\t';
+}
+
 // "type/subtype", optionally followed by parameters ("; charset=utf-8"). The format becomes the
 // Content-Type of the response, so the rest must be printable ASCII (or a tab): no CR/LF.
 bool format_is_valid(std::string_view f) noexcept {
@@ -64,45 +90,72 @@ bool format_is_valid(std::string_view f) noexcept {
     return true;
 }
 
-// The download name is quoted into Content-Disposition by the adapter; a name that could break
-// out of the quotes or the header is dropped rather than failing the whole record.
-bool filename_is_safe(std::string_view f) noexcept {
-    for (char c : f) {
-        if (is_control(static_cast<unsigned char>(c)) || c == '"' || c == '\\') return false;
+// A format is servable only if a content name can end in its extension: `image/svg+xml`
+// (subtype `svg+xml`) could never be requested, so such a record is refused as bad_record
+// rather than left unservable and silent.
+bool extension_is_servable(std::string_view ext) noexcept {
+    if (ext.empty()) return false;
+    for (char c : ext) {
+        if (!is_name_byte(c) || c == '.') return false;
     }
     return true;
 }
 
-// Unix seconds: digits, optionally a fraction that is truncated ("1700000000.5", as a float
-// written by Python). No sign, no exponent, no whitespace. Only a value equal to zero means
-// "never"; "0.5" is some instant of 1970 and so is kept as 1, long expired.
+// Unix seconds as a decimal integer: digits only, no sign, fraction, exponent or whitespace.
 bool parse_expires_at(std::string_view s, std::int64_t *out) noexcept {
-    if (s.empty()) {
-        *out = 0;
-        return true;
-    }
+    if (s.empty()) return false;
     constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
     std::int64_t value = 0;
-    std::size_t i = 0;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-        const int digit = s[i] - '0';
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        const int digit = c - '0';
         if (value > (kMax - digit) / 10) return false;
         value = value * 10 + digit;
     }
-    if (i == 0) return false;
-    bool fraction_nonzero = false;
-    if (i < s.size()) {
-        if (s[i] != '.' || i + 1 == s.size()) return false;
-        for (++i; i < s.size(); ++i) {
-            if (s[i] < '0' || s[i] > '9') return false;
-            if (s[i] != '0') fraction_nonzero = true;
-        }
-    }
-    *out = (value == 0 && fraction_nonzero) ? 1 : value;
+    *out = value;
     return true;
 }
 
+// Exactly "0" or "1".
+bool parse_flag(std::string_view s, bool *out) noexcept {
+    if (s.size() != 1 || (s[0] != '0' && s[0] != '1')) return false;
+    *out = s[0] == '1';
+    return true;
+}
+
+std::size_t size_of(const Field *fields, std::size_t n) noexcept {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += fields[i].name.size() + fields[i].value.size();
+    return total;
+}
+
+// One optional field: present (possibly empty) or absent.
+struct Seen {
+    bool present = false;
+    std::string_view value;
+    void set(std::string_view v) noexcept {
+        present = true;
+        value = v;
+    }
+};
+
 }  // namespace
+
+std::string_view extension_for_format(std::string_view format) noexcept {
+    const std::size_t slash = format.find('/');
+    if (slash == 0 || slash == std::string_view::npos) return {};
+    std::size_t end = slash + 1;
+    while (end < format.size() && !ends_subtype(format[end])) ++end;
+    const std::string_view subtype = format.substr(slash + 1, end - slash - 1);
+    if (subtype.empty()) return {};
+
+    // Parameters ("text/csv; charset=utf-8") do not change the extension.
+    const std::string_view bare = format.substr(0, end);
+    for (const auto &entry : kFormatExtensions) {
+        if (entry.format == bare) return entry.ext;
+    }
+    return subtype;
+}
 
 bool location_is_safe(std::string_view location) noexcept {
     if (location.empty() || location.size() > kMaxLocationSize) return false;
@@ -122,33 +175,52 @@ bool location_is_safe(std::string_view location) noexcept {
     return true;
 }
 
-AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept {
+AssetRecord bad_asset() noexcept {
     AssetRecord rec;
-    std::string_view expires_at;
-    // HGETALL of a hash cannot repeat a field, but the last occurrence wins if a caller passes one.
+    rec.bad = true;
+    return rec;
+}
+
+OrgRecord bad_org() noexcept {
+    OrgRecord rec;
+    rec.bad = true;
+    return rec;
+}
+
+AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept {
+    if (n == 0) return AssetRecord{};
+    if (size_of(fields, n) > kMaxRecordSize) return bad_asset();
+    Seen org, format, location, filename, expires_at;
     for (std::size_t i = 0; i < n; ++i) {
         const Field &f = fields[i];
         if (f.name == "org") {
-            rec.org = f.value;
+            org.set(f.value);
         } else if (f.name == "format") {
-            rec.format = f.value;
+            format.set(f.value);
         } else if (f.name == "location") {
-            rec.location = f.value;
+            location.set(f.value);
         } else if (f.name == "filename") {
-            rec.filename = f.value;
+            filename.set(f.value);
         } else if (f.name == "expires_at") {
-            expires_at = f.value;
+            expires_at.set(f.value);
         }
     }
 
+    AssetRecord rec;
     // The org names the Redis key of the org record and fills a variable: no control bytes
     // (a NUL could cut the key short and name another organisation).
-    if (rec.org.empty() || has_control(rec.org)) return AssetRecord{};
-    if (!format_is_valid(rec.format)) return AssetRecord{};
-    if (!rec.location.empty() && !location_is_safe(rec.location)) return AssetRecord{};
-    if (!parse_expires_at(expires_at, &rec.expires_at)) return AssetRecord{};
-    if (!filename_is_safe(rec.filename)) rec.filename = {};
-
+    if (org.value.empty() || has_control(org.value)) return bad_asset();
+    if (!format_is_valid(format.value)) return bad_asset();
+    if (!extension_is_servable(extension_for_format(format.value))) return bad_asset();
+    if (location.present && !location_is_safe(location.value)) return bad_asset();
+    if (filename.present && has_control(filename.value)) return bad_asset();
+    if (expires_at.present && !parse_expires_at(expires_at.value, &rec.expires_at)) {
+        return bad_asset();
+    }
+    rec.org = org.value;
+    rec.format = format.value;
+    rec.location = location.value;
+    rec.filename = filename.value;
     rec.found = true;
     return rec;
 }
@@ -156,12 +228,13 @@ AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept {
 OrgRecord parse_org(const Field *fields, std::size_t n) noexcept {
     OrgRecord rec;
     if (n == 0) return rec;
+    if (size_of(fields, n) > kMaxRecordSize) return bad_org();
     for (std::size_t i = 0; i < n; ++i) {
         const Field &f = fields[i];
         if (f.name == "security_settings") {
-            rec.security_settings = f.value == "1";
+            if (!parse_flag(f.value, &rec.security_settings)) return bad_org();
         } else if (f.name == "allow_public") {
-            rec.allow_public = f.value != "0";
+            if (!parse_flag(f.value, &rec.allow_public)) return bad_org();
         }
     }
     rec.found = true;

@@ -12,8 +12,13 @@ struct Field {
     std::string_view value;
 };
 
+// A record the gate reads whole: far larger than any real record means something else wrote
+// the key, and it is refused rather than trusted or cached.
+inline constexpr std::size_t kMaxRecordSize = 64 * 1024;
+
 struct AssetRecord {
-    bool found = false;  // the hash exists and carries its required fields
+    bool found = false;  // the hash exists and every known field is well formed
+    bool bad = false;    // the key exists but cannot be used (reason bad_record)
     std::string_view org;
     std::string_view format;
     std::string_view location;
@@ -23,19 +28,32 @@ struct AssetRecord {
 
 struct OrgRecord {
     bool found = false;
+    bool bad = false;
     bool security_settings = false;
     bool allow_public = true;
 };
 
-// An empty field list means the key does not exist. A record missing `org` or `format`, with
-// an unparsable `expires_at`, or with a `location` that could escape its root ("..", a leading
-// '/', a backslash, a NUL, an empty segment) is treated as not found: the gate fails closed.
-// So is an `org` with control bytes or a `format` that is not "type/subtype[; params]" in
-// printable ASCII. A `filename` with control bytes, '"' or '\\' is dropped (left empty).
+// An empty field list means the key does not exist (Redis keeps no empty hash). Otherwise
+// every known field must be strictly formed, or the record is `bad` (never an open default):
+// `org` required, no control bytes; `format` required, "type/subtype[; params]" in printable
+// ASCII whose extension is a valid name extension; `location`, when present, a relative path
+// that stays below its root; `filename`, when present, no control bytes; `expires_at`, when
+// present, a decimal integer. Unknown fields are ignored; a record over kMaxRecordSize is bad.
 AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept;
+
+// `security_settings` and `allow_public` are exactly "0" or "1" (absent: 0 and 1).
 OrgRecord parse_org(const Field *fields, std::size_t n) noexcept;
+
+// The records a key of another Redis type than hash stands for.
+AssetRecord bad_asset() noexcept;
+OrgRecord bad_org() noexcept;
 
 // True when `location` is a relative object path that stays below its root.
 bool location_is_safe(std::string_view location) noexcept;
+
+// The file extension a MIME format is served under (png for image/png, xlsx for the
+// spreadsheet type, ...); any other format: its MIME subtype. Parameters are ignored. Empty
+// for a malformed format.
+std::string_view extension_for_format(std::string_view format) noexcept;
 
 }  // namespace asset_gate

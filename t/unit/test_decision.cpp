@@ -239,15 +239,14 @@ TEST(DecideAsset, ExpiresAtZeroNeverExpires) {
               Reason::allowed);
 }
 
-TEST(DecideAsset, ExpiryFromTheRecordIsTruncatedTowardsExpired) {
+TEST(DecideAsset, ExpiryWithAFractionIsABadRecordNotAnotherInstant) {
     const AssetRecord rec = Hash{
         {"org", "o"},
         {"format", "image/png"},
         {"location", "a"},
         {"expires_at",
          "1780000000.9"}}.asset();
-    EXPECT_EQ(decide_asset(rec, Surface::content, "png", kNow), Reason::asset_expired);
-    EXPECT_EQ(decide_asset(rec, Surface::content, "png", kNow - 1), Reason::allowed);
+    EXPECT_EQ(decide_asset(rec, Surface::content, "png", kNow - 1), Reason::bad_record);
 }
 
 TEST(DecideAsset, ContentExtensionMustMatchEveryFormat) {
@@ -342,6 +341,21 @@ TEST(DecideRequest, DeliveryTokenOnWrongExtensionIsAMismatch) {
     EXPECT_EQ(decide_request("/exporter/export.pdf", Purpose::subscription_delivery, asset.asset(),
                              OrgRecord{}, kNow),
               Reason::extension_mismatch);
+}
+
+}  // namespace
+}  // namespace asset_gate
+
+namespace asset_gate {
+namespace {
+
+TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
+    EXPECT_EQ(decide_asset(bad_asset(), Surface::render, "", 0), Reason::bad_record);
+    EXPECT_EQ(decide_asset(bad_asset(), Surface::content, "png", 0), Reason::bad_record);
+    EXPECT_EQ(decide_org(Purpose::public_, bad_org()), Reason::bad_record);
+    // Purpose tokens never read the org, so its state cannot refuse them.
+    EXPECT_EQ(decide_org(Purpose::render, bad_org()), Reason::allowed);
+    EXPECT_EQ(decide_org(Purpose::subscription_delivery, bad_org()), Reason::allowed);
 }
 
 }  // namespace
