@@ -3,30 +3,6 @@
 
 namespace asset_gate {
 
-namespace {
-
-// The name alphabet [A-Za-z0-9._-]; anything else (a '/', a space, a NUL, '%', bytes >= 0x80)
-// makes the path malformed, so the name is always safe to echo and to compare.
-constexpr bool in_alphabet(unsigned c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-}
-
-// One lookup a byte on the hot path.
-struct NameTable {
-    bool ok[256] = {};
-    constexpr NameTable() {
-        for (unsigned c = 0; c < 256; ++c) ok[c] = in_alphabet(c);
-    }
-};
-constexpr NameTable kNameTable;
-
-constexpr bool is_name_byte(char c) noexcept {
-    return kNameTable.ok[static_cast<unsigned char>(c)];
-}
-
-}  // namespace
-
 PathInfo classify_path(std::string_view uri, std::string_view base) noexcept {
     PathInfo info;
     if (uri.size() < base.size() || uri.compare(0, base.size(), base) != 0) return info;

@@ -95,15 +95,16 @@ TEST(Path, NameWithoutDotIsMalformed) {
     EXPECT_EQ(surface_of("/exporter/a"), Surface::malformed);
 }
 
-TEST(Path, NameOf255BytesIsContentAnd256IsMalformed) {
-    const std::string name255 = std::string(251, 'a') + ".png";
-    const std::string name256 = std::string(252, 'a') + ".png";
-    ASSERT_EQ(name255.size(), kMaxNameSize);
-    const std::string ok = "/exporter/" + name255;
+TEST(Path, NameOf1024BytesIsContentAnd1025IsMalformed) {
+    const std::string name1024 = std::string(1020, 'a') + ".png";
+    const std::string name1025 = std::string(1021, 'a') + ".png";
+    ASSERT_EQ(name1024.size(), kMaxNameSize);
+    const std::string ok = "/exporter/" + name1024;
     EXPECT_EQ(surface_of(ok), Surface::content);
-    EXPECT_EQ(classify_path(ok, kBase).name.size(), 255u);
-    EXPECT_EQ(surface_of("/exporter/" + name256), Surface::malformed);
-    EXPECT_EQ(surface_of("/exporter/" + std::string(300, 'a') + ".png"), Surface::malformed);
+    EXPECT_EQ(classify_path(ok, kBase).name.size(), 1024u);
+    EXPECT_EQ(surface_of("/exporter/" + name1025), Surface::malformed);
+    EXPECT_EQ(surface_of("/exporter/" + std::string(300, 'a') + ".png"), Surface::content);
+    EXPECT_EQ(surface_of("/exporter/" + std::string(5000, 'a') + ".png"), Surface::malformed);
 }
 
 TEST(Path, EveryByteOutsideTheNameAlphabetIsMalformed) {
