@@ -30,7 +30,7 @@ struct Entry {
     ngx_msec_t expires;
     std::uint32_t value_len;
     std::uint16_t key_len;
-    std::uint8_t negative;
+    std::uint8_t kind;  // CacheHit
     u_char data[1];  // key, then value
 };
 
@@ -79,18 +79,31 @@ void remove_locked(Zone *z, Entry *e) noexcept {
     ngx_slab_free_locked(z->shpool, e);
 }
 
-// Frees up to `n` entries from the cold end: expired ones are gone anyway, live ones are the
-// least recently used.
-void evict_locked(Zone *z, int n) noexcept {
-    while (n-- > 0 && !ngx_queue_empty(&z->sh->lru)) {
-        ngx_queue_t *q = ngx_queue_last(&z->sh->lru);
+bool expired(const Entry *e) noexcept {
+    return static_cast<ngx_msec_int_t>(e->expires - ngx_current_msec) <= 0;
+}
+
+// Drops expired entries among the `scan` coldest: they cost nothing to lose.
+void drop_expired_locked(Zone *z, int scan) noexcept {
+    ngx_queue_t *q = ngx_queue_last(&z->sh->lru);
+    while (scan-- > 0 && q != ngx_queue_sentinel(&z->sh->lru)) {
+        ngx_queue_t *prev = ngx_queue_prev(q);
         Entry *e = ngx_queue_data(q, Entry, lru);
-        if (static_cast<ngx_msec_int_t>(e->expires - ngx_current_msec) > 0) {
-            stats_cache(CacheEvent::eviction);
-        }
-        remove_locked(z, e);
+        if (expired(e)) remove_locked(z, e);
+        q = prev;
     }
 }
+
+// Evicts the least recently used live entry.
+void evict_one_locked(Zone *z) noexcept {
+    if (ngx_queue_empty(&z->sh->lru)) return;
+    Entry *e = ngx_queue_data(ngx_queue_last(&z->sh->lru), Entry, lru);
+    if (!expired(e)) stats_cache(CacheEvent::eviction);
+    remove_locked(z, e);
+}
+
+constexpr int kExpiredScan = 64;
+constexpr int kMaxLiveEvictions = 8;
 
 // Four bytes a step; the table-driven CRC went a byte at a time.
 ngx_rbtree_key_t hash_of(std::string_view key) noexcept {
@@ -168,10 +181,10 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
     ngx_shmtx_lock(&z->shpool->mutex);
     Entry *e = find_locked(z, hash, key);
     if (e != nullptr) {
-        if (static_cast<ngx_msec_int_t>(e->expires - ngx_current_msec) <= 0) {
+        if (expired(e)) {
             remove_locked(z, e);
-        } else if (e->negative) {
-            hit = CacheHit::negative;
+        } else if (e->kind != static_cast<std::uint8_t>(CacheHit::positive)) {
+            hit = static_cast<CacheHit>(e->kind);
         } else {
             std::string_view v(reinterpret_cast<const char *>(e->data + e->key_len), e->value_len);
             if (pool_copy(pool, v, value)) {
@@ -196,18 +209,33 @@ bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept {
     return e != nullptr;
 }
 
-void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, bool negative,
+void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, CacheHit kind,
                ngx_msec_t ttl) noexcept {
-    if (ttl == 0 || key.size() > 0xffff || value.size() > 0xffffffffu) return;
+    if (ttl == 0 || kind == CacheHit::miss || key.size() > 0xffff) return;
     auto *z = static_cast<Zone *>(zone->data);
     ngx_rbtree_key_t hash = hash_of(key);
     size_t size = offsetof(Entry, data) + key.size() + value.size();
 
     ngx_shmtx_lock(&z->shpool->mutex);
     if (Entry *old = find_locked(z, hash, key)) remove_locked(z, old);
+    // An entry that could never fit must not flush the others on its way to failing.
+    if (size > zone->shm.size / 8) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "asset_gate: cache zone \"%V\": a record of %uz bytes is not cached",
+                      &zone->shm.name, size);
+        return;
+    }
     auto *e = static_cast<Entry *>(ngx_slab_alloc_locked(z->shpool, size));
-    for (int tries = 0; e == nullptr && tries < 8 && !ngx_queue_empty(&z->sh->lru); tries++) {
-        evict_locked(z, 8);
+    if (e == nullptr) {
+        drop_expired_locked(z, kExpiredScan);
+        e = static_cast<Entry *>(ngx_slab_alloc_locked(z->shpool, size));
+    }
+    // Live entries make room only for a small entry (a slab slot, like theirs): freeing small
+    // slots rarely frees the whole pages a large entry needs.
+    int live = size <= ngx_pagesize / 2 ? kMaxLiveEvictions : 0;
+    for (int n = 0; e == nullptr && n < live && !ngx_queue_empty(&z->sh->lru); n++) {
+        evict_one_locked(z);
         e = static_cast<Entry *>(ngx_slab_alloc_locked(z->shpool, size));
     }
     if (e == nullptr) {
@@ -221,7 +249,7 @@ void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view valu
     e->expires = ngx_current_msec + ttl;
     e->key_len = static_cast<std::uint16_t>(key.size());
     e->value_len = static_cast<std::uint32_t>(value.size());
-    e->negative = negative ? 1 : 0;
+    e->kind = static_cast<std::uint8_t>(kind);
     ngx_memcpy(e->data, key.data(), key.size());
     if (!value.empty()) ngx_memcpy(e->data + key.size(), value.data(), value.size());
     ngx_rbtree_insert(&z->sh->rbtree, &e->node);

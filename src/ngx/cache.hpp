@@ -5,7 +5,10 @@
 
 namespace asset_gate {
 
-enum class CacheHit { miss, positive, negative };
+// What an entry says: a record (positive), no such key (negative), or a key that exists but
+// cannot be used (bad: another Redis type, a malformed or oversized record). Negative and bad
+// entries live for asset_gate_cache_negative.
+enum class CacheHit { miss, positive, negative, bad };
 
 // Declares the zone (the directive's handler calls this).
 char *cache_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_shm_zone_t **zone) noexcept;
@@ -17,9 +20,11 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
 // Removes `key` (an invalidation message); true when it was there.
 bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept;
 
-// Stores `value` (negative: the record does not exist) for `ttl` milliseconds, evicting the
-// least recently used entries when the zone is full. A failed store only logs.
-void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, bool negative,
+// Stores `value` (empty unless positive) as `kind` for `ttl` milliseconds. When the zone is
+// full it first drops expired entries; only a small entry may then evict a few of the least
+// recently used live ones; an entry over an eighth of the zone is not stored. A failed store
+// evicts nothing else and only logs.
+void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, CacheHit kind,
                ngx_msec_t ttl) noexcept;
 
 }  // namespace asset_gate
