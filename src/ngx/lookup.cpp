@@ -1,11 +1,14 @@
-// Cache, then Redis. A full miss is one round trip (a script reads the asset and its org);
-// concurrent misses for the same record in one worker share one command.
+// Cache, then Redis: the asset record, then (public tokens) its organisation's, each one plain
+// HGETALL. Concurrent misses for the same key in one worker share one command; an
+// invalidation that arrives while a command is pending keeps its stale answer out of the
+// cache and away from requests that come after it.
 #include "ngx/lookup.hpp"
 
-#include <initializer_list>
 #include <new>
 #include <string>
+#include <vector>
 
+#include "core/keys.hpp"
 #include "core/record_codec.hpp"
 #include "ngx/cache.hpp"
 #include "ngx/redis_client.hpp"
@@ -17,29 +20,18 @@ extern "C" {
 
 namespace asset_gate {
 
-// KEYS[1]: the asset key; ARGV[1]: the key prefix. Returns {asset fields, org fields}; the
-// org part is empty when the asset or its org is missing.
-static const char kAssetAndOrgScript[] =
-    "local a = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #a, 2 do\n"
-    "  if a[i] == 'org' then\n"
-    "    return {a, redis.call('HGETALL', ARGV[1] .. 'org:' .. a[i + 1])}\n"
-    "  end\n"
-    "end\n"
-    "return {a, {}}\n";
-
-enum class LookupKind : std::uint8_t { asset, asset_and_org, org };
+enum class LookupKind : std::uint8_t { asset, org };
 
 struct Lookup {
-    ngx_queue_t link;     // in the client's pending list while it can be joined
+    ngx_queue_t link;     // in the client's pending list while later requests may join it
     ngx_queue_t waiters;  // Ctx::waiter
     RedisClient *client;
     LookupKind kind;
-    bool finished;    // waiters were answered (reply or deadline); only the callback remains
-    std::string key;  // coalescing key: what was asked of which endpoint
-    std::string asset_cache_key;
-    std::string org_cache_prefix;  // + org name
-    std::string org_cache_key;     // kind org
+    bool joinable;     // in the pending list
+    bool answered;     // waiters were answered (reply or deadline); only the reply remains
+    bool invalidated;  // its key was invalidated while pending: the reply is not cached
+    std::string redis_key;
+    std::string cache_key;
     ngx_shm_zone_t *cache;
     std::uint64_t sent_us;  // for the latency histogram
     ngx_msec_t ttl_valid;
@@ -54,179 +46,184 @@ MainConf *main_conf() noexcept {
         ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_asset_gate_module));
 }
 
+// The record a lookup found: parsed from a reply, or decoded from the cache.
+struct Found {
+    AssetRecord asset;
+    OrgRecord org;
+    CacheHit kind = CacheHit::miss;
+};
+
 // Asset fields into the request pool.
 bool fill_asset(Ctx *ctx, ngx_pool_t *pool, const AssetRecord &a) noexcept {
+    ctx->asset_known = true;
     ctx->asset_found = a.found;
+    ctx->asset_bad = a.bad;
     ctx->expires_at = a.expires_at;
     return pool_copy(pool, a.org, &ctx->org) && pool_copy(pool, a.format, &ctx->format) &&
            pool_copy(pool, a.location, &ctx->location) &&
            pool_copy(pool, a.filename, &ctx->filename);
 }
 
-// A flat array of bulk strings, as HGETALL answers; false for any other shape.
-bool fields_of(const redisReply *reply, Field *out, size_t max, size_t *n) noexcept {
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0) {
-        return false;
-    }
-    *n = 0;
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const redisReply *k = reply->element[i];
-        const redisReply *v = reply->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return false;
-        if (*n == max) continue;  // a hash with far more fields than a record has: keep the first
-        out[(*n)++] = Field{{k->str, k->len}, {v->str, v->len}};
-    }
-    return true;
+void fill_org(Ctx *ctx, const OrgRecord &org) noexcept {
+    ctx->org_known = true;
+    ctx->org_record = org;
 }
 
-constexpr size_t kMaxFields = 32;
+void unlink(Lookup *lk) noexcept {
+    if (lk->joinable) {
+        lk->joinable = false;
+        ngx_queue_remove(&lk->link);
+    }
+}
 
-void answer(Lookup *lk, const AssetRecord *asset, const OrgRecord *org, bool failed) noexcept {
+void answer(Lookup *lk, const Found *found) noexcept {
+    lk->answered = true;
+    unlink(lk);
+    if (lk->timer.timer_set) ngx_del_timer(&lk->timer);
     while (!ngx_queue_empty(&lk->waiters)) {
         ngx_queue_t *q = ngx_queue_head(&lk->waiters);
         ngx_queue_remove(q);
         Ctx *ctx = ngx_queue_data(q, Ctx, waiter);
         ctx->lookup = nullptr;
-        ngx_pool_t *pool = ctx->request->pool;
-        if (failed) {
+        if (found == nullptr) {
             ctx->redis_failed = true;
+        } else if (lk->kind == LookupKind::asset) {
+            if (!fill_asset(ctx, ctx->request->pool, found->asset)) ctx->redis_failed = true;
         } else {
-            if (asset != nullptr && !fill_asset(ctx, pool, *asset)) ctx->redis_failed = true;
-            if (org != nullptr) {
-                ctx->org_fetched = true;
-                ctx->org_record = *org;
-            }
+            fill_org(ctx, found->org);
         }
         ctx->stage = Stage::resolved;
         wake(ctx);
     }
 }
 
-void finish(Lookup *lk) noexcept {
-    if (!lk->finished) {
-        lk->finished = true;
-        ngx_queue_remove(&lk->link);
+// Every field of a hash as HGETALL answers it (a flat array of bulk strings), read whole.
+bool fields_of(const redisReply *reply, std::vector<Field> *out) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0) return false;
+    out->reserve(reply->elements / 2);
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        const redisReply *k = reply->element[i];
+        const redisReply *v = reply->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return false;
+        out->push_back(Field{{k->str, k->len}, {v->str, v->len}});
     }
-    if (lk->timer.timer_set) ngx_del_timer(&lk->timer);
+    return true;
 }
 
-void store(Lookup *lk, const std::string &key, bool negative, const std::string &value) noexcept {
-    if (lk->cache == nullptr) return;
-    cache_put(lk->cache, key, value, negative, negative ? lk->ttl_negative : lk->ttl_valid);
+bool wrong_type(const redisReply *reply) noexcept {
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= 9 &&
+           ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0;
+}
+
+// Parses a reply; false for a reply that is not an answer about the record (a Redis error).
+bool parse_reply(LookupKind kind, const redisReply *reply, Found *out) {
+    std::vector<Field> fields;
+    if (wrong_type(reply)) {
+        // Redis answered: the key holds something else than a record.
+        out->asset = bad_asset();
+        out->org = bad_org();
+    } else if (fields_of(reply, &fields)) {
+        if (kind == LookupKind::asset) {
+            out->asset = parse_asset(fields.data(), fields.size());
+        } else {
+            out->org = parse_org(fields.data(), fields.size());
+        }
+    } else {
+        return false;
+    }
+    bool found = kind == LookupKind::asset ? out->asset.found : out->org.found;
+    bool bad = kind == LookupKind::asset ? out->asset.bad : out->org.bad;
+    out->kind = found ? CacheHit::positive : bad ? CacheHit::bad : CacheHit::negative;
+    return true;
+}
+
+void store(Lookup *lk, const Found &found) {
+    if (lk->cache == nullptr || lk->invalidated) return;
+    std::string value;
+    if (found.kind == CacheHit::positive) {
+        if (lk->kind == LookupKind::asset) {
+            encode_asset(found.asset, value);
+        } else {
+            encode_org(found.org, value);
+        }
+    }
+    ngx_msec_t ttl = found.kind == CacheHit::positive ? lk->ttl_valid : lk->ttl_negative;
+    cache_put(lk->cache, lk->cache_key, value, found.kind, ttl);
+}
+
+void log_bad_reply(const Lookup *lk, const redisReply *reply) noexcept {
+    const ngx_str_t *name = &lk->client->endpoint()->name;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "asset_gate: redis %V: %*s", name,
+                      static_cast<size_t>(reply->len), reply->str);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "asset_gate: redis %V: unexpected reply of type %d", name, reply->type);
+    }
 }
 
 void on_reply(redisAsyncContext *, void *r, void *privdata) noexcept {
     auto *lk = static_cast<Lookup *>(privdata);
     auto *reply = static_cast<redisReply *>(r);
     try {
-        if (lk->finished) {  // answered at its deadline already
-            delete lk;
-            return;
-        }
-        finish(lk);
-        if (reply == nullptr) {
-            stats_redis(RedisEvent::error);
-            answer(lk, nullptr, nullptr, true);
-            delete lk;
-            return;
-        }
-
-        const redisReply *asset_part = nullptr;
-        const redisReply *org_part = nullptr;
-        bool shape_ok = true;
-        if (lk->kind == LookupKind::asset_and_org) {
-            shape_ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
-            if (shape_ok) {
-                asset_part = reply->element[0];
-                org_part = reply->element[1];
+        lk->client->note_reply();
+        if (reply == nullptr) {  // the connection broke or was reset
+            if (!lk->answered) {
+                stats_redis(RedisEvent::error);
+                answer(lk, nullptr);
             }
-        } else if (lk->kind == LookupKind::asset) {
-            asset_part = reply;
         } else {
-            org_part = reply;
-        }
-
-        Field fields[kMaxFields];
-        size_t n = 0;
-        AssetRecord asset;
-        OrgRecord org;
-        if (shape_ok && asset_part != nullptr) {
-            shape_ok = fields_of(asset_part, fields, kMaxFields, &n);
-            if (shape_ok) asset = parse_asset(fields, n);
-        }
-        Field org_fields[kMaxFields];
-        size_t org_n = 0;
-        if (shape_ok && org_part != nullptr) {
-            shape_ok = fields_of(org_part, org_fields, kMaxFields, &org_n);
-            if (shape_ok) org = parse_org(org_fields, org_n);
-        }
-        stats_redis_latency(monotonic_us() - lk->sent_us);
-        if (!shape_ok) {
-            stats_redis(RedisEvent::error);
-            if (reply->type == REDIS_REPLY_ERROR) {
-                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "asset_gate: redis %V: %*s",
-                              &lk->client->endpoint()->name, static_cast<size_t>(reply->len),
-                              reply->str);
+            Found found;
+            if (parse_reply(lk->kind, reply, &found)) {
+                stats_redis_latency(monotonic_us() - lk->sent_us);
+                lk->client->mark_healthy();
+                // A reply past its deadline still fills the cache for the next request.
+                store(lk, found);
+                if (!lk->answered) answer(lk, &found);
             } else {
-                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                              "asset_gate: redis %V: unexpected reply of type %d",
-                              &lk->client->endpoint()->name, reply->type);
+                stats_redis(RedisEvent::error);
+                log_bad_reply(lk, reply);
+                if (!lk->answered) answer(lk, nullptr);  // errors are never cached
             }
-            answer(lk, nullptr, nullptr, true);  // errors are never cached
-            delete lk;
-            return;
         }
-        lk->client->mark_healthy();
-
-        std::string value;
-        if (asset_part != nullptr) {
-            if (asset.found) encode_asset(asset, value);
-            store(lk, lk->asset_cache_key, !asset.found, value);
-        }
-        // The script only reads an org for an asset that names one.
-        bool org_known = org_part != nullptr && (lk->kind == LookupKind::org || asset.found);
-        if (org_known) {
-            value.clear();
-            if (org.found) encode_org(org, value);
-            std::string key = lk->kind == LookupKind::org
-                                  ? lk->org_cache_key
-                                  : lk->org_cache_prefix + std::string(asset.org);
-            store(lk, key, !org.found, value);
-        }
-        answer(lk, asset_part != nullptr ? &asset : nullptr, org_known ? &org : nullptr, false);
     } catch (...) {
-        answer(lk, nullptr, nullptr, true);
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "asset_gate: lookup failed: out of memory");
+        if (!lk->answered) answer(lk, nullptr);
     }
+    if (lk->timer.timer_set) ngx_del_timer(&lk->timer);
+    unlink(lk);
     delete lk;
 }
 
+// Past its deadline the lookup's requests are answered (503, or 404 by configuration). The
+// connection stays: one slow command says nothing about the next; the client drops a
+// connection only when it has been silent far longer (RedisClient::command_timed_out).
 void on_deadline(ngx_event_t *ev) noexcept {
     auto *lk = static_cast<Lookup *>(ev->data);
-    RedisClient *client = lk->client;
-    finish(lk);
     stats_redis(RedisEvent::timeout);
-    answer(lk, nullptr, nullptr, true);
-    // A command past its deadline means the connection is stalled (paused server, a peer that
-    // never answers): start afresh. The reset fails the pending commands, this one included,
-    // and their callbacks free them.
-    client->reset("a command timed out");
+    answer(lk, nullptr);
+    lk->client->command_timed_out();
 }
 
-// Decodes a cached value into ctx; false for a miss.
+// Decodes a cached record into ctx; false for a miss.
 bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *r, Ctx *ctx,
-                bool is_org) noexcept {
+                LookupKind kind) noexcept {
     ngx_str_t value;
     CacheHit hit = cache_get(zone, key, r->pool, &value);
     if (hit == CacheHit::miss) return false;
-    if (is_org) {
-        ctx->org_fetched = true;
-        ctx->org_record = OrgRecord{};
-        if (hit == CacheHit::positive) decode_org(view(value), &ctx->org_record);
+    if (kind == LookupKind::org) {
+        OrgRecord org;
+        if (hit == CacheHit::positive && !decode_org(view(value), &org)) return false;
+        if (hit == CacheHit::bad) org = bad_org();
+        fill_org(ctx, org);
         return true;
     }
     AssetRecord a;
-    if (hit == CacheHit::positive) decode_asset(view(value), &a);
+    if (hit == CacheHit::positive && !decode_asset(view(value), &a)) return false;
+    if (hit == CacheHit::bad) a = bad_asset();
+    ctx->asset_known = true;
     ctx->asset_found = a.found;
+    ctx->asset_bad = a.bad;
     ctx->expires_at = a.expires_at;
     // Views into the value's pool copy: no second copy.
     ctx->org = ngx_view(a.org);
@@ -236,21 +233,18 @@ bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *
     return true;
 }
 
-Lookup *find_pending(RedisClient *client, std::string_view key) noexcept {
+Lookup *find_pending(RedisClient *client, std::string_view redis_key) noexcept {
     ngx_queue_t *head = client->lookups();
     for (ngx_queue_t *q = ngx_queue_head(head); q != ngx_queue_sentinel(head);
          q = ngx_queue_next(q)) {
         Lookup *lk = ngx_queue_data(q, Lookup, link);
-        if (lk->key == key) return lk;
+        if (lk->redis_key == redis_key) return lk;
     }
     return nullptr;
 }
 
-}  // namespace
-
-// Joins `parts` into the request pool (cache keys on the hit path: no heap allocation).
 // `n` in decimal, written at the end of `buf` (ngx_sprintf costs more than the lookup).
-static std::string_view decimal(std::uint64_t n, char (&buf)[NGX_INT64_LEN]) noexcept {
+std::string_view decimal(std::uint64_t n, char (&buf)[NGX_INT64_LEN]) noexcept {
     char *end = buf + sizeof(buf);
     char *p = end;
     do {
@@ -260,94 +254,48 @@ static std::string_view decimal(std::uint64_t n, char (&buf)[NGX_INT64_LEN]) noe
     return {p, static_cast<size_t>(end - p)};
 }
 
-static std::string_view join(ngx_pool_t *pool,
-                             std::initializer_list<std::string_view> parts) noexcept {
-    size_t len = 0;
-    for (std::string_view p : parts) len += p.size();
-    auto *out = static_cast<u_char *>(ngx_pnalloc(pool, len));
+// Joins three parts into the request pool (cache keys on the hit path: no heap allocation).
+std::string_view join(ngx_pool_t *pool, std::string_view a, std::string_view b,
+                      std::string_view c) noexcept {
+    auto *out = static_cast<u_char *>(ngx_pnalloc(pool, a.size() + b.size() + c.size()));
     if (out == nullptr) return {};
-    u_char *q = out;
-    for (std::string_view p : parts) q = ngx_cpymem(q, p.data(), p.size());
-    return {reinterpret_cast<char *>(out), len};
+    u_char *q = ngx_cpymem(out, a.data(), a.size());
+    q = ngx_cpymem(q, b.data(), b.size());
+    ngx_memcpy(q, c.data(), c.size());
+    return {reinterpret_cast<char *>(out), a.size() + b.size() + c.size()};
 }
 
-ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept try {
-    MainConf *mcf = main_conf();
-    ngx_shm_zone_t *cache = mcf->cache_zone;
-    bool wants_org = ctx->purpose == Purpose::public_;
-
-    char idbuf[NGX_INT64_LEN];
-    std::string_view id = decimal(ctx->id, idbuf);
-    std::string_view cache_prefix = view(lcf->cache_prefix);
-    std::string_view asset_cache_key = join(r->pool, {cache_prefix, "asset:", id});
-    if (asset_cache_key.empty()) {
-        ctx->redis_failed = true;
-        return NGX_OK;
-    }
-
-    LookupKind kind = wants_org ? LookupKind::asset_and_org : LookupKind::asset;
-    if (cache != nullptr && from_cache(cache, asset_cache_key, r, ctx, false)) {
-        if (!wants_org || !ctx->asset_found) return NGX_OK;
-        std::string_view org_key = join(r->pool, {cache_prefix, "org:", view(ctx->org)});
-        if (!org_key.empty() && from_cache(cache, org_key, r, ctx, true)) return NGX_OK;
-        kind = LookupKind::org;
-    }
-
+// Sends HGETALL for one record, or joins the pending one. NGX_AGAIN: ctx waits.
+ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_prefix,
+               std::string_view name, std::string_view cache_key) {
     RedisClient *client = redis_client(lcf->endpoint);
     if (client == nullptr || !client->usable()) {
         ctx->redis_failed = true;
         return NGX_OK;
     }
-
-    // The miss path: one Redis round trip, shared by every request that wants the same.
-    std::string coalesce;
-    if (kind == LookupKind::org) {
-        coalesce.append("o|").append(cache_prefix).append(view(ctx->org));
-    } else {
-        coalesce.append(kind == LookupKind::asset ? "a|" : "A|").append(asset_cache_key);
-    }
-    Lookup *lk = find_pending(client, coalesce);
+    std::string redis_key(view(lcf->redis_prefix));
+    redis_key.append(kind_prefix).append(name);
+    Lookup *lk = find_pending(client, redis_key);
     if (lk == nullptr) {
         lk = new Lookup();
         ngx_queue_init(&lk->waiters);
         lk->client = client;
         lk->kind = kind;
-        lk->finished = false;
-        lk->key = std::move(coalesce);
-        lk->asset_cache_key = asset_cache_key;
-        lk->org_cache_prefix.append(cache_prefix).append("org:");
-        lk->cache = cache;
+        lk->redis_key = std::move(redis_key);
+        lk->cache_key.assign(cache_key);
+        lk->cache = main_conf()->cache_zone;
         lk->ttl_valid = lcf->cache_valid;
         lk->ttl_negative = lcf->cache_negative;
-
-        std::string prefix(view(lcf->redis_prefix));
-        std::string key;
-        bool sent;
-        if (kind == LookupKind::org) {
-            lk->org_cache_key = lk->org_cache_prefix + std::string(view(ctx->org));
-            key = prefix + "org:" + std::string(view(ctx->org));
-            const char *argv[] = {"HGETALL", key.c_str()};
-            size_t lens[] = {7, key.size()};
-            sent = client->command(2, argv, lens, on_reply, lk);
-        } else {
-            key = prefix + "asset:" + std::string(id);
-            if (kind == LookupKind::asset) {
-                const char *argv[] = {"HGETALL", key.c_str()};
-                size_t lens[] = {7, key.size()};
-                sent = client->command(2, argv, lens, on_reply, lk);
-            } else {
-                const char *argv[] = {"EVAL", kAssetAndOrgScript, "1", key.c_str(), prefix.c_str()};
-                size_t lens[] = {4, sizeof(kAssetAndOrgScript) - 1, 1, key.size(), prefix.size()};
-                sent = client->command(5, argv, lens, on_reply, lk);
-            }
-        }
-        if (!sent) {
+        const char *argv[] = {"HGETALL", lk->redis_key.c_str()};
+        size_t lens[] = {7, lk->redis_key.size()};
+        if (!client->command(2, argv, lens, on_reply, lk)) {
             delete lk;
             ctx->redis_failed = true;
             return NGX_OK;
         }
         stats_redis(RedisEvent::command);
         lk->sent_us = monotonic_us();
+        lk->joinable = true;
         ngx_queue_insert_tail(client->lookups(), &lk->link);
         lk->timer.handler = on_deadline;
         lk->timer.data = lk;
@@ -360,7 +308,39 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
     ngx_queue_insert_tail(&lk->waiters, &ctx->waiter);
     ctx->lookup = lk;
     return NGX_AGAIN;
+}
+
+}  // namespace
+
+ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept try {
+    if (ctx->redis_failed) return NGX_OK;  // Redis already failed this request: decide now
+    ngx_shm_zone_t *cache = main_conf()->cache_zone;
+    std::string_view cache_prefix = view(lcf->cache_prefix);
+
+    if (!ctx->asset_known) {
+        char idbuf[NGX_INT64_LEN];
+        std::string_view id = decimal(ctx->id, idbuf);
+        std::string_view key = join(r->pool, cache_prefix, kAssetKey, id);
+        if (key.empty()) {
+            ctx->redis_failed = true;
+            return NGX_OK;
+        }
+        if (cache == nullptr || !from_cache(cache, key, r, ctx, LookupKind::asset)) {
+            return send(ctx, lcf, LookupKind::asset, kAssetKey, id, key);
+        }
+    }
+    // Only a public token needs the org, and only of an asset that exists.
+    if (ctx->purpose != Purpose::public_ || !ctx->asset_found || ctx->org_known) return NGX_OK;
+    std::string_view org = view(ctx->org);
+    std::string_view key = join(r->pool, cache_prefix, kOrgKey, org);
+    if (key.empty()) {
+        ctx->redis_failed = true;
+        return NGX_OK;
+    }
+    if (cache != nullptr && from_cache(cache, key, r, ctx, LookupKind::org)) return NGX_OK;
+    return send(ctx, lcf, LookupKind::org, kOrgKey, org, key);
 } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "asset_gate: lookup failed: out of memory");
     ctx->redis_failed = true;
     return NGX_OK;
 }
@@ -369,6 +349,20 @@ void lookup_detach(Ctx *ctx) noexcept {
     if (ctx->lookup == nullptr) return;
     ngx_queue_remove(&ctx->waiter);
     ctx->lookup = nullptr;
+}
+
+void lookup_invalidated(RedisClient *client, std::string_view redis_key) noexcept {
+    if (client == nullptr) return;
+    ngx_queue_t *head = client->lookups();
+    for (ngx_queue_t *q = ngx_queue_head(head); q != ngx_queue_sentinel(head);) {
+        Lookup *lk = ngx_queue_data(q, Lookup, link);
+        q = ngx_queue_next(q);
+        if (lk->redis_key != redis_key) continue;
+        // Its reply may have been read before the change: the requests already waiting were
+        // concurrent with the change and take it; nobody later does, and nothing caches it.
+        lk->invalidated = true;
+        unlink(lk);
+    }
 }
 
 }  // namespace asset_gate

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/keys.hpp"
 #include "ngx/cache.hpp"
+#include "ngx/lookup.hpp"
 #include "ngx/redis_adapter.hpp"
 #include "ngx/stats.hpp"
 
@@ -22,6 +24,7 @@ namespace {
 constexpr ngx_msec_t kBackoffFirst = 100;
 constexpr ngx_msec_t kBackoffMax = 3000;
 constexpr ngx_msec_t kSentinelRequeryGap = 1000;  // at most one re-query a second
+constexpr ngx_msec_t kStallMin = 1000;            // a connection silent this long is dead
 
 EndpointRuntime **g_runtimes = nullptr;
 ngx_uint_t g_nruntimes = 0;
@@ -109,20 +112,24 @@ void on_invalidation(redisAsyncContext *ac, void *r, void *) noexcept {
     if (str_of(reply->element[0]) != "message") return;
     std::string_view key = str_of(reply->element[2]);
     if (key.empty() || key.size() > 1024) return;
+    EndpointRuntime *rt = client_of(ac)->runtime();
+    // First the lookups in flight: a reply read before the change must not be cached after
+    // the eviction below, nor handed to requests that come after this message.
+    lookup_invalidated(rt->data.get(), key);
     ngx_shm_zone_t *zone = static_cast<MainConf *>(ngx_http_cycle_get_module_main_conf(
                                                        ngx_cycle, ngx_http_asset_gate_module))
                                ->cache_zone;
     if (zone == nullptr) return;
-    const RedisEndpoint *ep = client_of(ac)->endpoint();
+    const RedisEndpoint *ep = rt->endpoint;
     try {
-        // The cache key of a record: "<endpoint>/<db>|" + its Redis key (see lookup.cpp).
-        std::string cache_key(view(ep->name));
-        cache_key.append("/").append(std::to_string(ep->db)).append("|").append(key);
+        std::string cache_key = cache_namespace(view(ep->name), ep->db).append(key);
         if (cache_delete(zone, cache_key)) {
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0, "asset_gate: invalidated \"%s\"",
                            cache_key.c_str());
         }
     } catch (...) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "asset_gate: invalidation failed: out of memory");
     }
 }
 
@@ -316,10 +323,12 @@ void RedisClient::on_ready() noexcept {
         rt_->sentinel_asked = ngx_current_msec;
         return;
     }
+    setup_pending_ = 0;
     if (ep->password.len) {
         const char *argv[] = {"AUTH", reinterpret_cast<const char *>(ep->password.data)};
         size_t lens[] = {4, ep->password.len};
         redisAsyncCommandArgv(ac_, on_setup_reply, const_cast<char *>("AUTH"), 2, argv, lens);
+        setup_pending_++;
     }
     if (role_ == RedisRole::subscriber) {
         const char *argv[] = {"SUBSCRIBE", reinterpret_cast<const char *>(ep->channel.data)};
@@ -333,6 +342,7 @@ void RedisClient::on_ready() noexcept {
         const char *argv[] = {"SELECT", reinterpret_cast<const char *>(db)};
         size_t lens[] = {6, n};
         redisAsyncCommandArgv(ac_, on_setup_reply, const_cast<char *>("SELECT"), 2, argv, lens);
+        setup_pending_++;
     }
 }
 
@@ -351,6 +361,8 @@ void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
     bool was_connected = connected_;
     ac_ = nullptr;
     connected_ = false;
+    outstanding_ = 0;
+    waiting_since_ = 0;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
                   "asset_gate: redis %V (%s): %s: %s", &rt_->endpoint->name, target_.c_str(), what,
@@ -374,6 +386,8 @@ void RedisClient::drop(const char *why, bool quiet) noexcept {
     connected_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     redisAsyncFree(ac);  // deferred by hiredis when called from inside one of its callbacks
+    outstanding_ = 0;
+    waiting_since_ = 0;
 }
 
 void RedisClient::reset(const char *why) noexcept {
@@ -398,7 +412,26 @@ void RedisClient::reconnect_now(const char *why) noexcept {
 bool RedisClient::command(int argc, const char **argv, const size_t *argvlen, redisCallbackFn *fn,
                           void *privdata) noexcept {
     if (ac_ == nullptr) return false;
-    return redisAsyncCommandArgv(ac_, fn, privdata, argc, argv, argvlen) == REDIS_OK;
+    if (redisAsyncCommandArgv(ac_, fn, privdata, argc, argv, argvlen) != REDIS_OK) return false;
+    if (outstanding_++ == 0) waiting_since_ = ngx_current_msec;
+    return true;
+}
+
+void RedisClient::note_reply() noexcept {
+    if (outstanding_ == 0) return;  // the connection these belonged to is gone
+    outstanding_--;
+    waiting_since_ = outstanding_ != 0 ? ngx_current_msec : 0;
+}
+
+void RedisClient::command_timed_out() noexcept {
+    if (!timeout_reported_) {
+        timeout_reported_ = true;
+        ngx_log_error(NGX_LOG_WARN, log_, 0, "asset_gate: redis %V (%s): a command timed out after %M ms",
+                      &rt_->endpoint->name, target_.c_str(), rt_->endpoint->timeout);
+    }
+    ngx_msec_t limit = ngx_max(2 * rt_->endpoint->timeout, kStallMin);
+    if (ac_ == nullptr || outstanding_ == 0) return;
+    if (ngx_current_msec - waiting_since_ >= limit) reset("no reply for too long");
 }
 
 void RedisClient::on_connect(const redisAsyncContext *cac, int status) noexcept {
@@ -411,6 +444,9 @@ void RedisClient::on_connect(const redisAsyncContext *cac, int status) noexcept 
     if (ac != self->ac_) return;
     self->connected_ = true;
     if (self->connect_ev_.timer_set) ngx_del_timer(&self->connect_ev_);
+    // Connected and nothing to set up: the server is back, so the next outage backs off
+    // from the start (with AUTH or SELECT, their replies decide).
+    if (self->setup_pending_ == 0) self->mark_healthy();
     ngx_log_error((self->reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), self->log_, 0,
                   "asset_gate: redis %V (%s): connected", &self->rt_->endpoint->name,
                   self->target_.c_str());
@@ -427,8 +463,11 @@ void RedisClient::on_disconnect(const redisAsyncContext *cac, int status) noexce
 
 void RedisClient::on_setup_reply(redisAsyncContext *ac, void *r, void *privdata) noexcept {
     auto *reply = static_cast<redisReply *>(r);
-    if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) return;
     RedisClient *self = client_of(ac);
+    if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
+        if (ac == self->ac_ && --self->setup_pending_ == 0) self->mark_healthy();
+        return;
+    }
     if (reply != nullptr && ac == self->ac_) {
         ngx_log_error(NGX_LOG_ERR, self->log_, 0, "asset_gate: redis %V: %s failed: %*s",
                       &self->rt_->endpoint->name, static_cast<const char *>(privdata),

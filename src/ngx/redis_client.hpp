@@ -43,10 +43,23 @@ class RedisClient {
     // Drops the connection, if any, and connects again at once (the address changed).
     void reconnect_now(const char *why) noexcept;
 
-    // Any good reply proves the server is back: the next outage starts a fresh backoff.
-    void mark_healthy() noexcept { backoff_ = 0; }
+    // Any good reply, or a connection set up, proves the server is back: the next outage
+    // starts a fresh backoff.
+    void mark_healthy() noexcept {
+        backoff_ = 0;
+        timeout_reported_ = false;
+    }
+
+    // A command's reply (or its failure) arrived.
+    void note_reply() noexcept;
+
+    // A command passed its deadline: logged once until Redis answers again; the connection is
+    // dropped only when it has answered nothing for far longer (a dead peer, a black hole),
+    // not for one slow command.
+    void command_timed_out() noexcept;
 
     const RedisEndpoint *endpoint() const noexcept;
+    EndpointRuntime *runtime() const noexcept { return rt_; }
     ngx_queue_t *lookups() noexcept { return &lookups_; }
 
   private:
@@ -71,6 +84,10 @@ class RedisClient {
     bool stopping_ = false;
     bool reported_down_ = false;
     ngx_msec_t backoff_ = 0;
+    ngx_uint_t outstanding_ = 0;     // commands sent and not yet answered
+    ngx_msec_t waiting_since_ = 0;   // since then no reply came while some were outstanding
+    int setup_pending_ = 0;          // AUTH / SELECT replies still to come
+    bool timeout_reported_ = false;
     ngx_event_t reconnect_ev_;
     ngx_event_t connect_ev_;
     ngx_queue_t lookups_;  // pending lookups, for coalescing (see lookup.cpp)

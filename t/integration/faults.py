@@ -163,9 +163,8 @@ def poll(fn, timeout, interval=0.05):
 class Monitor:
     """Counts the commands clients send to a redis-server, through MONITOR.
 
-    INFO commandstats also counts the commands a script runs (the HGETALLs inside the
-    gate's EVAL), so it cannot tell "one EVAL" from "one EVAL plus an HGETALL". MONITOR
-    marks script commands with a `lua` source; `count` leaves them out."""
+    Unlike INFO commandstats it sees each command's arguments, so a test can tell the asset
+    reads from the org reads; commands run by scripts (`lua` source) are left out."""
 
     LINE = re.compile(rb'^\+\d+\.\d+ \[(\d+) ([^\]]+)\] "([^"]+)"')
 
@@ -220,6 +219,15 @@ class Monitor:
                     return
             time.sleep(0.01)
         raise AssertionError("MONITOR did not catch up")
+
+    def count_keys(self, command, key_prefix, client):
+        """Top-level `command` calls whose first argument starts with `key_prefix`."""
+        self.sync(client)
+        want = f' "{key_prefix}'.encode()
+        with self._lock:
+            return sum(1 for _, src, cmd, raw in self.lines
+                       if cmd == command.upper() and src != "lua"
+                       and raw.split(b'"' + cmd.encode() + b'"', 1)[-1].startswith(want))
 
     def count(self, command, client):
         """Top-level `command` calls (not the ones scripts make), once the monitor has caught

@@ -106,7 +106,7 @@ class Redis:
         return stats.get(f"cmdstat_{name.lower()}", {}).get("calls", 0)
 
     def total_lookups(self):
-        return self.commands("hgetall") + self.commands("eval")
+        return self.commands("hgetall")
 
 
 class Stack:

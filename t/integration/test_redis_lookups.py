@@ -1,5 +1,5 @@
-"""How the gate reads its records from Redis (DESIGN.md sections 4 and 5): one command per
-full miss, the shared cache and its lifetimes, errors never cached, coalescing, key prefix,
+"""How the gate reads its records from Redis (DESIGN.md sections 4 and 5): one read-only
+HGETALL per record (the asset, then for public tokens its org), the shared cache and its lifetimes, errors never cached, coalescing, key prefix,
 database, AUTH, unix sockets, and one connection per worker.
 
 Every test builds its own stack so INFO commandstats starts from zero."""
@@ -34,9 +34,11 @@ def monitored(make_stack):
 
 
 def lookups(stack):
-    """The commands nginx sent (INFO commandstats would add the HGETALLs the script runs)."""
-    return {"eval": stack.monitor.count("EVAL", stack.redis.client),
-            "hgetall": stack.monitor.count("HGETALL", stack.redis.client)}
+    """The records nginx read: HGETALLs of asset keys and of org keys, and any script."""
+    return {"asset": stack.monitor.count_keys("HGETALL", "asset:", stack.redis.client),
+            "org": stack.monitor.count_keys("HGETALL", "org:", stack.redis.client),
+            "eval": stack.monitor.count("EVAL", stack.redis.client)
+            + stack.monitor.count("EVAL_RO", stack.redis.client)}
 
 
 def wait_nginx_connected(stack, timeout=3.0):
@@ -57,14 +59,15 @@ def nginx_clients(stack, client=None):
 
 # -- one command per miss ------------------------------------------------------------------
 
-def test_full_miss_for_public_token_is_one_eval(monitored):
+def test_full_miss_for_public_token_reads_the_asset_then_its_org(monitored):
     s = monitored()
     s.put_org("org-1")
     s.put_asset(7, org="org-1")
     r = s.content(7)
     assert (r.status, r.header("x-reason")) == (200, "allowed")
     assert r.body == PNG
-    assert lookups(s) == {"eval": 1, "hgetall": 0}
+    # Plain reads (no script): correct on a cluster, and served during CLIENT PAUSE WRITE.
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
 
 
 def test_full_miss_for_purpose_token_is_one_hgetall_without_org(monitored):
@@ -73,10 +76,10 @@ def test_full_miss_for_purpose_token_is_one_hgetall_without_org(monitored):
     s.put_asset(8, org="org-missing")
     r = s.content(8, purpose="subscription_delivery")
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    assert lookups(s) == {"eval": 0, "hgetall": 1}
+    assert lookups(s) == {"asset": 1, "org": 0, "eval": 0}
     r = s.render(9, purpose="render")  # unknown asset: still one HGETALL, no org
     assert (r.status, r.header("x-reason")) == (404, "asset_unknown")
-    assert lookups(s) == {"eval": 0, "hgetall": 2}
+    assert lookups(s) == {"asset": 2, "org": 0, "eval": 0}
 
 
 def test_render_purpose_token_reads_only_the_asset(monitored):
@@ -84,7 +87,7 @@ def test_render_purpose_token_reads_only_the_asset(monitored):
     s.put_asset(10, org="org-missing")
     r = s.render(10, purpose="render")
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    assert lookups(s) == {"eval": 0, "hgetall": 1}
+    assert lookups(s) == {"asset": 1, "org": 0, "eval": 0}
 
 
 def test_cached_asset_with_missing_org_fetches_only_the_org(monitored):
@@ -92,21 +95,30 @@ def test_cached_asset_with_missing_org_fetches_only_the_org(monitored):
     s.put_org("org-1")
     s.put_asset(11, org="org-1")
     assert s.content(11, purpose="subscription_delivery").status == 200
-    assert lookups(s) == {"eval": 0, "hgetall": 1}
+    assert lookups(s) == {"asset": 1, "org": 0, "eval": 0}
     # Asset cached by the purpose request, org not yet: one HGETALL of the org.
     r = s.content(11)
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    assert lookups(s) == {"eval": 0, "hgetall": 2}
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
     assert s.content(11).status == 200
-    assert lookups(s) == {"eval": 0, "hgetall": 2}
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
 
 
-def test_public_token_with_missing_org_is_refused_in_one_eval(monitored):
+def test_public_token_with_missing_org_is_refused_and_the_missing_org_cached(monitored):
     s = monitored()
     s.put_asset(12, org="org-missing")
     r = s.content(12)
     assert (r.status, r.header("x-reason")) == (404, "org_unknown")
-    assert lookups(s) == {"eval": 1, "hgetall": 0}
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
+    assert s.content(12).header("x-reason") == "org_unknown"
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
+
+
+def test_public_token_of_a_missing_asset_never_reads_an_org(monitored):
+    s = monitored()
+    r = s.content(13)
+    assert (r.status, r.header("x-reason")) == (404, "asset_unknown")
+    assert lookups(s) == {"asset": 1, "org": 0, "eval": 0}
 
 
 # -- the shared cache -----------------------------------------------------------------------
@@ -127,7 +139,7 @@ def test_cache_serves_repeated_lookups_across_workers(monitored):
     assert statuses == [200] * len(statuses)
     assert len(set(re.findall(r"^(\d+) ", s.access_log(), re.M))) == 2, \
         "the requests never reached both workers"
-    assert lookups(s) == {"eval": 1, "hgetall": 0}
+    assert lookups(s) == {"asset": 1, "org": 1, "eval": 0}
 
 
 def test_without_cache_every_request_reaches_redis(monitored):
@@ -137,10 +149,10 @@ def test_without_cache_every_request_reaches_redis(monitored):
     token = mint(21)
     for _ in range(20):
         assert s.request(f"{FILE}?token={token}").status == 200
-    assert lookups(s) == {"eval": 20, "hgetall": 0}
+    assert lookups(s) == {"asset": 20, "org": 20, "eval": 0}
     for _ in range(5):
         assert s.content(21, purpose="subscription_delivery").status == 200
-    assert lookups(s) == {"eval": 20, "hgetall": 5}
+    assert lookups(s) == {"asset": 25, "org": 20, "eval": 0}
 
 
 def test_flag_flip_takes_effect_within_positive_lifetime(monitored):
@@ -153,11 +165,11 @@ def test_flag_flip_takes_effect_within_positive_lifetime(monitored):
     # Still cached: allowed right after the flip, without asking Redis.
     r = s.content(22)
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    assert lookups(s)["eval"] == 1
+    assert lookups(s)["org"] == 1
     time.sleep(max(0.0, 1.5 - (time.monotonic() - flipped)))
     r = s.content(22)
     assert (r.status, r.header("x-reason")) == (404, "org_blocked")
-    assert lookups(s)["eval"] == 2
+    assert lookups(s)["org"] == 2
     # The purpose token ignores the org gate, and the asset is cached again.
     assert s.content(22, purpose="subscription_delivery").status == 200
 
@@ -171,31 +183,55 @@ def test_negative_entries_live_for_cache_negative(monitored):
     s.put_asset(23, org="org-1")
     r = s.content(23)
     assert (r.status, r.header("x-reason")) == (404, "asset_unknown"), "negative entry not cached"
-    assert lookups(s)["eval"] == 1
+    assert lookups(s)["asset"] == 1
     time.sleep(max(0.0, 1.5 - (time.monotonic() - created)))
     r = s.content(23)
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    assert lookups(s)["eval"] == 2
+    assert lookups(s)["asset"] == 2
 
 
 def test_redis_errors_are_never_cached(monitored):
     s = monitored(cache_valid="30s", cache_negative="30s")
     s.put_org("org-1")
-    s.redis.client.set("asset:24", "not a hash")  # HGETALL in the script: WRONGTYPE
-    for _ in range(3):
-        r = s.content(24)
-        assert (r.status, r.header("x-reason")) == (503, "redis_error")
-        assert r.header("retry-after")
-    assert lookups(s)["eval"] == 3, "a Redis error was served from the cache"
-    assert "WRONGTYPE" in s.error_log()
-    s.put_asset(24, org="org-1")  # deletes the string, writes the hash
+    s.put_asset(24, org="org-1")
+    # An error reply that is not about the record: the ACL refuses the asset keys (NOPERM).
+    s.redis.client.execute_command("ACL", "SETUSER", "default", "resetkeys", "~org:*")
+    try:
+        for _ in range(3):
+            r = s.content(24)
+            assert (r.status, r.header("x-reason")) == (503, "redis_error")
+            assert r.header("retry-after")
+        stat = s.redis.client.info("errorstats").get("errorstat_NOPERM", "count=0")
+        errors = int(stat["count"] if isinstance(stat, dict) else stat.split("=")[1])
+        assert errors == 3, "a Redis error was served from the cache"
+    finally:
+        s.redis.client.execute_command("ACL", "SETUSER", "default", "~*")
+    assert "NOPERM" in s.error_log()
     r = s.content(24)
     assert (r.status, r.header("x-reason")) == (200, "allowed")
-    # The purpose path (a plain HGETALL) does not cache errors either.
-    s.redis.client.set("asset:25", "not a hash")
-    assert s.content(25, purpose="subscription_delivery").status == 503
-    s.put_asset(25, org="org-1")
+
+
+def test_key_of_another_type_is_a_bad_record_cached_as_negative(monitored):
+    s = monitored(cache_valid="30s", cache_negative="30s")
+    s.put_org("org-1")
+    s.redis.client.set("asset:24", "not a hash")  # HGETALL answers WRONGTYPE: Redis answered
+    for _ in range(3):
+        r = s.content(24)
+        assert (r.status, r.header("x-reason")) == (404, "bad_record")
+        assert r.header("retry-after") is None
+    assert lookups(s)["asset"] == 1, "a bad record is cached like a missing one"
+    assert "WRONGTYPE" not in s.error_log(), "Redis answered: not logged as a Redis error"
+    # The org key of another type refuses public tokens only.
+    s.put_asset(25, org="org-str")
+    s.redis.client.set("org:org-str", "x")
+    r = s.content(25)
+    assert (r.status, r.header("x-reason")) == (404, "bad_record")
     assert s.content(25, purpose="subscription_delivery").status == 200
+    for kind in ("rpush", "sadd"):
+        key = f"asset:{26 if kind == 'rpush' else 27}"
+        getattr(s.redis.client, kind)(key, "x")
+        r = s.content(int(key.split(":")[1]), purpose="subscription_delivery")
+        assert (r.status, r.header("x-reason")) == (404, "bad_record"), kind
 
 
 # -- coalescing -----------------------------------------------------------------------------
@@ -213,8 +249,9 @@ def test_concurrent_misses_share_one_command_per_worker(monitored):
         results = list(pool.map(lambda _: s.request(f"{FILE}?token={token}"), range(n)))
     assert [r.status for r in results] == [200] * n, [r.header("x-reason") for r in results]
     assert time.monotonic() - paused >= 0.25, "the requests did not wait for the paused Redis"
-    assert 1 <= lookups(s)["eval"] <= 2
-    assert lookups(s)["hgetall"] == 0
+    # One asset read and one org read per worker, whatever the number of requests.
+    assert 1 <= lookups(s)["asset"] <= 2
+    assert 1 <= lookups(s)["org"] <= 2
 
 
 # -- where the records are ------------------------------------------------------------------
