@@ -7,6 +7,7 @@
 
 #include "core/decision.hpp"
 #include "core/path.hpp"
+#include "core/query.hpp"
 #include "ngx/lookup.hpp"
 #include "ngx/s3.hpp"
 #include "ngx/stats.hpp"
@@ -44,27 +45,6 @@ ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t statu
 
 ngx_int_t deny(ngx_http_request_t *r, Ctx *ctx, Reason reason) noexcept {
     return refuse(r, ctx, reason, NGX_HTTP_NOT_FOUND);
-}
-
-// One query argument, split on its first '='.
-struct Arg {
-    std::string_view name;
-    std::string_view value;
-};
-
-template <typename F>
-void for_each_arg(std::string_view args, F &&f) noexcept {
-    while (!args.empty()) {
-        size_t amp = args.find('&');
-        std::string_view part = args.substr(0, amp);
-        size_t eq = part.find('=');
-        if (!part.empty()) {
-            f(Arg{part.substr(0, eq),
-                  eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1)});
-        }
-        if (amp == std::string_view::npos) break;
-        args.remove_prefix(amp + 1);
-    }
 }
 
 ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
@@ -109,6 +89,7 @@ ngx_int_t decide(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     }
     AssetRecord asset;
     asset.found = ctx->asset_found;
+    asset.bad = ctx->asset_bad;
     asset.org = view(ctx->org);
     asset.format = view(ctx->format);
     asset.location = view(ctx->location);
@@ -118,11 +99,76 @@ ngx_int_t decide(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     if (reason != Reason::allowed) return deny(r, ctx, reason);
 
     if (ctx->purpose == Purpose::public_) {
-        OrgRecord org = ctx->org_fetched ? ctx->org_record : OrgRecord{};
+        OrgRecord org = ctx->org_known ? ctx->org_record : OrgRecord{};
         reason = decide_org(ctx->purpose, org);
         if (reason != Reason::allowed) return deny(r, ctx, reason);
     }
     return route(r, ctx, lcf);
+}
+
+// The client left while the request waited for Redis: the gate has run, so the reason is set
+// (and counted) before the request is logged. Runs from nginx's request cleanup, before the
+// log phase.
+void on_leave(void *data) noexcept {
+    auto *ctx = static_cast<Ctx *>(data);
+    if (ctx->stage != Stage::pending) return;
+    lookup_detach(ctx);
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "asset_gate: the client left before Redis answered for asset %uL", ctx->id);
+    (void)refuse(ctx->request, ctx, Reason::redis_error, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+}
+
+// Steps 6-9: the records (cache, then Redis), then the decision.
+ngx_int_t look_up(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
+    if (lookup_start(r, ctx, lcf) != NGX_AGAIN) return decide(r, ctx, lcf);
+    if (ctx->stage != Stage::pending) {
+        ctx->stage = Stage::pending;
+        ctx->lookup_started = ngx_current_msec;
+        r->read_event_handler = ngx_http_test_reading;  // notice a client that leaves
+    }
+    if (!ctx->leave_hook) {
+        ngx_http_cleanup_t *cln = ngx_http_cleanup_add(r, 0);
+        if (cln == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        cln->handler = on_leave;
+        cln->data = ctx;
+        ctx->leave_hook = true;
+    }
+    return NGX_AGAIN;
+}
+
+// A location some gate routes to serves only what that gate allowed for that surface: a
+// refused request that error_page, try_files, X-Accel-Redirect or a rewrite sends there, or a
+// request no gate saw, gets the same 404 as any refusal.
+ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
+    ngx_uint_t target_of = lcf->target_of;
+    Ctx *ctx = nullptr;
+    if (target_of == 0) {
+        // URI targets are found by their URI: only an internal redirect can reach one.
+        auto *mcf = static_cast<MainConf *>(
+            ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
+        if (!mcf->uri_targets || !r->internal) return NGX_DECLINED;
+        ctx = get_ctx(r);
+        if (ctx == nullptr || ctx->gate == nullptr) return NGX_DECLINED;
+        const LocConf *g = ctx->gate;
+        std::string_view uri = view(r->uri);
+        if (!g->content_inline && g->content.len && g->content.data[0] == '/' &&
+            uri == view(g->content)) {
+            target_of |= 1u << static_cast<unsigned>(Surface::content);
+        }
+        if (g->render.len && g->render.data[0] == '/' && uri == view(g->render)) {
+            target_of |= 1u << static_cast<unsigned>(Surface::render);
+        }
+        if (target_of == 0) return NGX_DECLINED;
+    } else {
+        ctx = get_ctx(r);
+    }
+    if (ctx != nullptr && allowed(ctx) && (target_of & (1u << static_cast<unsigned>(ctx->surface)))) {
+        return NGX_DECLINED;
+    }
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "asset_gate: refused \"%V\": a gate's target serves only what the gate allowed",
+                  &r->uri);
+    return NGX_HTTP_NOT_FOUND;
 }
 
 }  // namespace
@@ -159,9 +205,20 @@ void wake(Ctx *ctx) noexcept {
     ngx_post_event(c->write, &ngx_posted_events);
 }
 
+ngx_int_t subrequest_guard(ngx_http_request_t *r) noexcept {
+    if (r == r->main) return NGX_DECLINED;
+    LocConf *lcf = loc_conf(r);
+    if (!lcf->enable && lcf->target_of == 0) return NGX_DECLINED;
+    // nginx runs no access phase for subrequests (SSI, auth_request, mirror): the gate cannot
+    // decide them, so it refuses them.
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "asset_gate: refused a subrequest to \"%V\"", &r->uri);
+    return NGX_HTTP_NOT_FOUND;
+}
+
 ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     LocConf *lcf = loc_conf(r);
-    if (!lcf->enable) return NGX_DECLINED;
+    if (!lcf->enable) return guard_target(r, lcf);
 
     Ctx *ctx = get_ctx(r);
     if (ctx != nullptr) {
@@ -170,17 +227,22 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
                 return NGX_AGAIN;
             case Stage::resolved:
                 r->read_event_handler = ngx_http_block_reading;
-                return decide(r, ctx, lcf);
+                return look_up(r, ctx, lcf);
             case Stage::done:
-                // Routed here again by our own redirect: the decision stands and this
-                // location serves.
-                return ctx->rc == NGX_DONE ? NGX_DECLINED : ctx->rc;
+                // A refusal stands wherever the request is sent next (error_page back here).
+                if (!allowed(ctx)) return ctx->rc;
+                // Back in a gate after an allowed decision (X-Accel-Redirect, error_page,
+                // try_files' fallback, a rewrite): what it asks now is decided afresh.
+                *ctx = Ctx{};
+                ctx->request = r;
+                break;
             case Stage::start:
                 break;
         }
     } else if ((ctx = create_ctx(r)) == nullptr) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+    ctx->gate = lcf;
 
     // No masking here: the error logs' writers and $request mask the request line when
     // (and only if) something writes it.
@@ -199,30 +261,18 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     ctx->name = ngx_view(path.name);
     ctx->ext = ngx_view(path.ext);
 
-    // 3. exactly one token
-    std::string_view token;
-    int tokens = 0;
-    bool download = false;
-    for_each_arg(view(r->args), [&](const Arg &a) {
-        if (a.name == "token") {
-            tokens++;
-            token = a.value;
-        } else if (a.name == "download") {
-            download = a.value == "true";  // the last one wins, as the application reads it
-        }
-    });
-    if (tokens == 0) return deny(r, ctx, Reason::no_token);
-    if (tokens > 1) return deny(r, ctx, Reason::duplicate_token);
+    // 3. exactly one token, names compared decoded as the application compares them
+    QueryArgs q = scan_query(view(r->args));
+    if (q.tokens == 0) return deny(r, ctx, Reason::no_token);
+    if (q.tokens > 1) return deny(r, ctx, Reason::duplicate_token);
+    std::string_view token = q.token;
     if (token.size() > kMaxTokenSize * 3) return deny(r, ctx, Reason::bad_token);
     if (token.find('%') != std::string_view::npos) {
-        auto *dst = static_cast<u_char *>(ngx_pnalloc(r->pool, token.size()));
+        auto *dst = static_cast<char *>(ngx_pnalloc(r->pool, token.size()));
         if (dst == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        u_char *src = reinterpret_cast<u_char *>(const_cast<char *>(token.data()));
-        u_char *end = dst;
-        ngx_unescape_uri(&end, &src, token.size(), 0);
-        token = std::string_view(reinterpret_cast<char *>(dst), end - dst);
+        token = std::string_view(dst, percent_decode(token, dst));
     }
-    ctx->download = download;
+    ctx->download = q.download;
 
     // 4. signature and claims
     VerifyOptions opts;
@@ -250,14 +300,8 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
                       : (lcf->content.len != 0 || lcf->content_inline || lcf->s3_redirect);
     if (!served) return deny(r, ctx, Reason::purpose_surface);
 
-    // 6. records
-    if (lookup_start(r, ctx, lcf) == NGX_AGAIN) {
-        ctx->stage = Stage::pending;
-        ctx->lookup_started = ngx_current_msec;
-        r->read_event_handler = ngx_http_test_reading;  // notice a client that leaves
-        return NGX_AGAIN;
-    }
-    return decide(r, ctx, lcf);
+    // 6-9. records, asset checks, org gate, route
+    return look_up(r, ctx, lcf);
 } catch (...) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "asset_gate: unexpected exception");
     return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/keys.hpp"
 #include "core/secret_file.hpp"
 #include "ngx/cache.hpp"
 #include "ngx/log_mask.hpp"
@@ -48,7 +49,8 @@ void *create_loc_conf(ngx_conf_t *cf) noexcept {
 void *create_main_conf(ngx_conf_t *cf) noexcept {
     auto *conf = static_cast<MainConf *>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
     if (conf == nullptr) return nullptr;
-    if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK) {
+    if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK ||
+        ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK) {
         return nullptr;
     }
     return conf;
@@ -115,6 +117,14 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     ngx_conf_merge_str_value(conf->key_file, prev->key_file, "");
     ngx_conf_merge_str_value(conf->audience, prev->audience, "posthog:exported_asset");
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
+    if (conf->render.data == nullptr) {
+        conf->render_file = prev->render_file;
+        conf->render_line = prev->render_line;
+    }
+    if (conf->content.data == nullptr) {
+        conf->content_file = prev->content_file;
+        conf->content_line = prev->content_line;
+    }
     ngx_conf_merge_str_value(conf->render, prev->render, "");
     ngx_conf_merge_str_value(conf->content, prev->content, "");
     ngx_conf_merge_value(conf->content_inline, prev->content_inline, 0);
@@ -161,15 +171,25 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     }
     conf->endpoint = register_endpoint(cf, conf);
     if (conf->endpoint == nullptr) return conf_error();
-    size_t len = conf->endpoint->name.len + NGX_INT_T_LEN + conf->redis_prefix.len + 2;
-    conf->cache_prefix.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, len));
-    if (conf->cache_prefix.data == nullptr) return conf_error();
-    conf->cache_prefix.len = ngx_sprintf(conf->cache_prefix.data, "%V/%i|%V", &conf->endpoint->name,
-                                         conf->endpoint->db, &conf->redis_prefix) -
-                             conf->cache_prefix.data;
+    try {
+        std::string prefix = cache_namespace(view(conf->endpoint->name), conf->endpoint->db);
+        prefix.append(view(conf->redis_prefix));
+        if (!pool_copy(cf->pool, prefix, &conf->cache_prefix)) return conf_error();
+    } catch (...) {
+        return conf_error();
+    }
     auto *mcf =
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
+    if ((conf->render.len && conf->render.data[0] == '/') ||
+        (!conf->content_inline && conf->content.len && conf->content.data[0] == '/')) {
+        mcf->uri_targets = 1;
+    }
+    auto *ref = static_cast<GateRef *>(ngx_array_push(&mcf->gates));
+    if (ref == nullptr) return conf_error();
+    ref->conf = conf;
+    ref->server = static_cast<ngx_http_core_srv_conf_t *>(
+        ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module));
     return NGX_CONF_OK;
 }
 
@@ -261,8 +281,54 @@ char *set_target(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
         return conf_error();
     }
     *field = value;
-    if (field == &conf->content) conf->content_inline = 0;
+    bool content = field == &conf->content;
+    if (content) conf->content_inline = 0;
+    (content ? conf->content_file : conf->render_file) = cf->conf_file->file.name;
+    (content ? conf->content_line : conf->render_line) = cf->conf_file->line;
     return NGX_CONF_OK;
+}
+
+// The server's named location `name`, or null.
+ngx_http_core_loc_conf_t *named_location(ngx_http_core_srv_conf_t *server, ngx_str_t name) noexcept {
+    if (server->named_locations == nullptr) return nullptr;
+    for (ngx_http_core_loc_conf_t **clcf = server->named_locations; *clcf != nullptr; clcf++) {
+        if (view((*clcf)->name) == view(name)) return *clcf;
+    }
+    return nullptr;
+}
+
+// A named target must exist in the gate's server (a typo would make every allowed request a
+// 500 while refusals stay 404); the location it names is marked as that surface's target.
+ngx_int_t check_target(ngx_conf_t *cf, const GateRef &gate, const char *directive, ngx_str_t name,
+                       const ngx_str_t &file, ngx_uint_t line, Surface surface) noexcept {
+    if (name.len == 0 || name.data[0] != '@') return NGX_OK;
+    ngx_http_core_loc_conf_t *clcf = named_location(gate.server, name);
+    if (clcf == nullptr) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" names \"%V\", which this server does not define in %V:%ui",
+                      directive, &name, &file, line);
+        return NGX_ERROR;
+    }
+    auto *target = static_cast<LocConf *>(clcf->loc_conf[ngx_http_asset_gate_module.ctx_index]);
+    target->target_of |= 1u << static_cast<unsigned>(surface);
+    return NGX_OK;
+}
+
+ngx_int_t check_targets(ngx_conf_t *cf, MainConf *mcf) noexcept {
+    auto *gates = static_cast<GateRef *>(mcf->gates.elts);
+    for (ngx_uint_t i = 0; i < mcf->gates.nelts; i++) {
+        LocConf *g = gates[i].conf;
+        if (check_target(cf, gates[i], "asset_gate_render", g->render, g->render_file,
+                         g->render_line, Surface::render) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        if (!g->content_inline &&
+            check_target(cf, gates[i], "asset_gate_content", g->content, g->content_file,
+                         g->content_line, Surface::content) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+    return NGX_OK;
 }
 
 // host:port resolved now, into a numeric address.
@@ -494,12 +560,17 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     if ((mcf->enabled || mcf->status) && stats_zone_add(cf) != NGX_OK) return NGX_ERROR;
     if (!mcf->enabled) return NGX_OK;  // no gate anywhere: stay out of every request's way
+    if (check_targets(cf, mcf) != NGX_OK) return NGX_ERROR;
     auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
     auto *h = static_cast<ngx_http_handler_pt *>(
         ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
     if (h == nullptr) return NGX_ERROR;
     *h = [](ngx_http_request_t *r) -> ngx_int_t { return access_handler(r); };
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers));
+    if (h == nullptr) return NGX_ERROR;
+    *h = [](ngx_http_request_t *r) -> ngx_int_t { return subrequest_guard(r); };
     if (log_mask_init(cf) != NGX_OK) return NGX_ERROR;
     return header_filter_init(cf);
 }

@@ -39,11 +39,21 @@ struct RedisEndpoint {
     ngx_uint_t index;   // position in the main conf's list: the worker's clients of this endpoint
 };
 
+struct LocConf;
+
+// A gate location and the server it is in, for the checks that need the whole configuration.
+struct GateRef {
+    LocConf *conf;
+    ngx_http_core_srv_conf_t *server;
+};
+
 struct MainConf {
     ngx_shm_zone_t *cache_zone;  // null: no cache
     ngx_array_t endpoints;       // of RedisEndpoint *
+    ngx_array_t gates;           // of GateRef
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
+    ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
 };
 
 struct LocConf {
@@ -60,6 +70,12 @@ struct LocConf {
     ngx_str_t render;   // "@name" or "/uri"; empty: render surface refused
     ngx_str_t content;  // same; ignored when content_inline
     ngx_flag_t content_inline;
+    ngx_str_t render_file, content_file;  // where each target was written, for nginx -t
+    ngx_uint_t render_line, content_line;
+
+    // Set on a location that some gate names as its render or content target (a bit per
+    // Surface): it serves only requests the gate allowed for that surface.
+    ngx_uint_t target_of;
 
     ngx_str_t redis;  // address as written; parsed into endpoint_proto
     RedisEndpoint *endpoint_proto;
@@ -96,6 +112,7 @@ enum class Stage : std::uint8_t { start, pending, resolved, done };
 // redirects through its pool-cleanup marker.
 struct Ctx {
     ngx_http_request_t *request;
+    LocConf *gate;  // the gate location that decided
     Stage stage;
     bool reason_set;
     Reason reason;
@@ -111,13 +128,16 @@ struct Ctx {
     ngx_str_t name;  // content surface: the requested file name and its extension
     ngx_str_t ext;
 
-    // Records, copied into the request pool.
+    // Records, copied into the request pool, once looked up.
+    bool asset_known;
     bool asset_found;
+    bool asset_bad;
     ngx_str_t org, format, location, filename;
     std::int64_t expires_at;
-    bool org_fetched;
+    bool org_known;
     OrgRecord org_record;
     bool redis_failed;
+    bool leave_hook;  // the cleanup that settles a request leaving while it waits
 
     // S3 proxy mode: the upstream request's signature, made once when first asked for.
     bool s3_signed;
@@ -134,6 +154,15 @@ Ctx *get_ctx(ngx_http_request_t *r) noexcept;
 Ctx *create_ctx(ngx_http_request_t *r) noexcept;
 
 ngx_int_t access_handler(ngx_http_request_t *r) noexcept;
+
+// Subrequests skip the access phase: this preaccess handler refuses those that enter a gate
+// location or a gate's target.
+ngx_int_t subrequest_guard(ngx_http_request_t *r) noexcept;
+
+// Whether ctx's request was allowed and its record fields may be shown.
+inline bool allowed(const Ctx *ctx) noexcept {
+    return ctx->reason_set && ctx->reason == Reason::allowed;
+}
 ngx_int_t add_variables(ngx_conf_t *cf) noexcept;
 ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;
 

@@ -1,5 +1,6 @@
 // $asset_gate_* variables: empty until the gate knows them, never filled from an unverified
-// token. $asset_gate_surface is known from the path alone; $asset_gate_reason once the gate ran.
+// token, and the record's fields only once the request is allowed. $asset_gate_surface is known
+// from the path alone; $asset_gate_reason once the gate ran.
 #include "ngx/module.hpp"
 
 namespace asset_gate {
@@ -20,7 +21,9 @@ ngx_int_t get(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t dat
     Ctx *ctx = get_ctx(r->main);
     v->not_found = 1;
     if (ctx == nullptr) return NGX_OK;
-    bool asset = ctx->verified && ctx->asset_found;
+    // The record's fields reach a variable only when the gate allowed the request: a refused
+    // request must not carry a location that error_page or try_files could still serve.
+    bool asset = ctx->verified && ctx->asset_found && allowed(ctx);
     switch (static_cast<Var>(data)) {
         case id:
             if (ctx->verified) {

@@ -100,7 +100,7 @@ MALFORMED = [
     "/exporter/a;b.png",                # ';' is outside the alphabet
     "/exporter/x/../a/b.png",           # '..' resolved, still two segments
     "/exporter/a.png/..%2F",            # '..' that leaves the base with a trailing slash
-    "/exporter/" + "a" * 252 + ".png",  # 256-byte name
+    "/exporter/" + "a" * 1021 + ".png",  # 1025-byte name
 ]
 
 
@@ -124,9 +124,10 @@ def test_malformed_path_refused_before_token_checks(stack, path):
     assert outcome(stack.request(f"{path}?token=a&token=b")) == (404, "malformed_path")
 
 
-def test_255_byte_name_is_a_content_path(stack):
-    name = "a" * 251 + ".png"
-    assert len(name) == 255
+@pytest.mark.parametrize("size", [255, 256, 1024])
+def test_names_up_to_1024_bytes_are_content_paths(stack, size):
+    name = "a" * (size - 4) + ".png"
+    assert len(name) == size
     r = stack.request(f"/exporter/{name}")
     assert outcome(r) == (404, "no_token")
     r = stack.request(f"/exporter/{name}?token={mint(101)}")

@@ -273,14 +273,14 @@ def test_allowed_token_for_a_missing_file_gets_a_plain_404(stack):
 
 @pytest.mark.parametrize("location", ["../outside/blob", "/etc/hostname", "a/../../blob",
                                       "a//b", "a/./b", "exports/"])
-def test_record_location_outside_the_content_root_is_refused(stack, location):
+def test_record_location_outside_the_content_root_is_a_bad_record(stack, location):
     i = new_id()
     outside = stack.dir / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "blob").write_bytes(b"secret outside the root")
     stack.put_asset(i, org="org-on", location=location, content=None)
     r = stack.content(i)
-    assert (r.status, r.header("x-reason")) == (404, "asset_unknown")
+    assert (r.status, r.header("x-reason")) == (404, "bad_record")
     assert b"secret" not in r.body
 
 
