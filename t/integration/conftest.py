@@ -2,6 +2,7 @@
 
 import pytest
 
+from faults import FakeRedis
 from gate import MODULE, Stack
 
 
@@ -44,3 +45,18 @@ def stack():
         s.assert_healthy()
     finally:
         s.cleanup()
+
+
+@pytest.fixture
+def fake_redis():
+    """Something that is not Redis on a loopback port (see faults.FakeRedis)."""
+    made = []
+
+    def make(mode, payload=b""):
+        f = FakeRedis(mode, payload).start()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()

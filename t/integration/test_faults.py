@@ -19,20 +19,6 @@ TIMEOUT = 0.3  # asset_gate_redis_timeout 300ms
 SLACK = 0.5
 
 
-@pytest.fixture
-def fake_redis():
-    made = []
-
-    def make(mode, payload=b""):
-        f = FakeRedis(mode, payload).start()
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.close()
-
-
 def seed(stack, *ids, org="org-1"):
     stack.put_org(org)
     for i in ids:
