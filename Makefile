@@ -21,7 +21,7 @@ CORE_LIBS := -ljansson -lcrypto
 GTEST     := -lgtest -lgtest_main -pthread
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: deb all module unit unit-san test integration conformance fuzz bench bench-core run check clean format lint
+.PHONY: deb all module unit unit-san test integration conformance fuzz fuzz-model bench bench-core run check clean format lint
 
 all: module
 
@@ -64,6 +64,20 @@ conformance: $(MODULE)
 	 else echo "conformance: ../shared/conformance absent, skipped"; fi
 
 test: unit unit-san integration
+
+# --- the model-based differential test with fresh seeds, for SECONDS (default 600) --------
+# Stops at the first seed with a mismatch; replay it with ASSET_GATE_MODEL_SEED=<seed>.
+fuzz-model: $(MODULE)
+	@end=$$(( $$(date +%s) + $(or $(SECONDS),600) )); runs=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+	    seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); runs=$$((runs + 1)); \
+	    log=$(BUILD)/fuzz-model-$$seed.log; echo "fuzz-model: seed $$seed ..."; \
+	    if ASSET_GATE_MODEL_SEED=$$seed $(PYTEST) t/integration/test_model.py -q -s -k 'not examples' >$$log 2>&1; \
+	    then echo "fuzz-model: seed $$seed ok ($$(grep -c '^model: .* cases in' $$log) configurations)"; rm -f $$log; \
+	    else grep -E '^(model:|---|  |seed )' $$log | head -200; \
+	        echo "fuzz-model: seed $$seed FAILED after $$runs runs (log $$log);" \
+	             "replay: ASSET_GATE_MODEL_SEED=$$seed $(PYTEST) t/integration/test_model.py -q -s"; exit 1; fi; \
+	done; echo "fuzz-model: $$runs seeds, no mismatch"
 
 # --- libFuzzer targets (clang), each run for FUZZ_SECONDS --------------------------------
 $(BUILD)/fuzz/%: t/fuzz/%.cpp $(CORE_SRCS) $(CORE_HDRS)
