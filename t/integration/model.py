@@ -57,7 +57,7 @@ EXTENSIONS = {
 }
 
 NAME_RE = re.compile(rb"[A-Za-z0-9._-]+")
-EXT_CHARS_RE = re.compile(rb"[A-Za-z0-9._-]+")
+EXT_CHARS_RE = re.compile(rb"[A-Za-z0-9_-]+")  # no ".": EXT is what follows the last "."
 TCHAR = rb"[A-Za-z0-9!#$%&'*+\-.^_`|~]"
 FORMAT_RE = re.compile(rb"(" + TCHAR + rb"+)/(" + TCHAR + rb"+)(?:[ \t]*;[\x20-\x7e\t]*)?")
 DECIMAL_RE = re.compile(rb"[0-9]+")
