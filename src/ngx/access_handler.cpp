@@ -73,6 +73,7 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     ctx->stage = Stage::done;
     ctx->content_allowed = ctx->surface == Surface::content;
     ctx->cache_control = lcf->cache_control;
+    ctx->gate = lcf;  // S3 proxy mode signs with the settings of the gate that allowed it
     stats_decision(ctx);
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: allowed asset %uL %s",
                    ctx->id, ctx->surface == Surface::content ? "content" : "render");

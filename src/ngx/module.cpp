@@ -51,6 +51,7 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
     if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK) {
         return nullptr;
     }
+    if (s3_init_main_conf(cf, conf) != NGX_OK) return nullptr;
     return conf;
 }
 
@@ -167,6 +168,7 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     conf->cache_prefix.len = ngx_sprintf(conf->cache_prefix.data, "%V/%i|%V", &conf->endpoint->name,
                                          conf->endpoint->db, &conf->redis_prefix) -
                              conf->cache_prefix.data;
+    if (s3_note_gate(cf, conf) != NGX_CONF_OK) return conf_error();
     auto *mcf =
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
@@ -500,7 +502,7 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
         ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
     if (h == nullptr) return NGX_ERROR;
     *h = [](ngx_http_request_t *r) -> ngx_int_t { return access_handler(r); };
-    if (log_mask_init(cf) != NGX_OK) return NGX_ERROR;
+    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf) != NGX_OK) return NGX_ERROR;
     return header_filter_init(cf);
 }
 

@@ -44,6 +44,7 @@ struct MainConf {
     ngx_array_t endpoints;       // of RedisEndpoint *
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
+    ngx_array_t s3_gates;        // of S3Gate (s3.cpp): gate locations, for postconfiguration
 };
 
 struct LocConf {
@@ -119,9 +120,17 @@ struct Ctx {
     OrgRecord org_record;
     bool redis_failed;
 
-    // S3 proxy mode: the upstream request's signature, made once when first asked for.
+    // The gate location that allowed the request: S3 proxy mode signs with its settings.
+    LocConf *gate;
+
+    // S3 proxy mode (s3.cpp): the upstream request's signature, made when first asked for and
+    // made again if the method nginx sends is not the one signed.
     bool s3_signed;
-    bool s3_answered;  // the filter has replaced the store's error: do not map it again
+    bool s3_refused;   // asked for where the gate allowed no content: nothing may reach the store
+    bool s3_answered;  // the filter has replaced the store's answer: do not map it again
+    ngx_uint_t s3_signed_method;  // NGX_HTTP_GET or NGX_HTTP_HEAD: what s3_authorization signs
+    time_t s3_time;               // when it was signed: X-Amz-Date and every signature agree
+    const LocConf *s3_conf;       // the settings that sign
     ngx_str_t s3_host, s3_path, s3_date, s3_content_sha256, s3_authorization;
 
     // While a Redis lookup is pending: the link in its waiter list.

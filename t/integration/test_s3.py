@@ -184,22 +184,27 @@ def s3_http(port, credentials, addressing="path", endpoint=None, region=None, ex
 
 
 def s3_location(name, port, path="$asset_gate_s3_path", literal_path=None,
-                host="$asset_gate_s3_host"):
+                host="$asset_gate_s3_host", security_token=True, extra=""):
     """The documented recipe for proxy mode; `path` (or a `literal_path`, through a variable,
-    as a named location allows no literal URI) lets a test tamper with the upstream path."""
+    as a named location allows no literal URI) lets a test tamper with the upstream path.
+    `security_token=False` leaves out the X-Amz-Security-Token line (no session token);
+    `extra` adds directives (proxy_cache, S3 settings, ...)."""
     preset = ""
     if literal_path is not None:
         preset = f"set $tampered_path {literal_path};"
         path = "$tampered_path"
+    token = ("proxy_set_header X-Amz-Security-Token $asset_gate_s3_security_token;"
+             if security_token else "")
     return f"""
         location {name} {{
             {preset}
+            {extra}
             proxy_pass http://127.0.0.1:{port}{path};
             proxy_set_header Host {host};
             proxy_set_header X-Amz-Date $asset_gate_s3_date;
             proxy_set_header X-Amz-Content-Sha256 $asset_gate_s3_content_sha256;
             proxy_set_header Authorization $asset_gate_s3_authorization;
-            proxy_set_header X-Amz-Security-Token $asset_gate_s3_security_token;
+            {token}
             proxy_set_header Connection "";
             proxy_http_version 1.1;
             proxy_read_timeout 10s;
@@ -300,7 +305,16 @@ def proxy(store, request):
                 + s3_location("@s3_other_host", port, host=f"localhost:{port}")
                 + gate_location("/tampered", s.keyfile, "@s3_suffixed")
                 + gate_location("/otherhost", s.keyfile, "@s3_other_host")
-                + gate_location("/swapped", s.keyfile, "@s3_swapped"))
+                + gate_location("/swapped", s.keyfile, "@s3_swapped")
+                # the variables where the gate did not allow content
+                + s3_location("/direct", port)
+                + gate_location("/refusedpage", s.keyfile, "@s3", "error_page 404 = @s3;")
+                + f"""
+        location ^~ /renders {{
+            asset_gate on;
+            asset_gate_key_file {s.keyfile};
+            asset_gate_render @s3;
+        }}""")
 
     s = build(s3_http(port, store.good), server_extra)
     return start_module_stack(request, s)
@@ -534,6 +548,152 @@ def test_proxy_session_token_is_sent_and_signed(make_stack, store, request):
     assert get(plain, 1).status == 502
     assert v.records[-1].code == "InvalidToken"
     assert TOKEN not in s.error_log()
+
+
+# -- proxy mode: what reaches the store --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["never-gated", "refused-then-error-page", "allowed-render"])
+def test_s3_variables_without_allowed_content_send_nothing_to_the_store(proxy, store, how):
+    token = mint(1)
+    target = {"never-gated": f"/direct/export.png?token={token}",
+              "refused-then-error-page": f"/refusedpage/export.png?token={mint(UNKNOWN)}",
+              "allowed-render": f"/renders?token={mint(1, 'render')}"}[how]
+    denial = get(proxy, UNKNOWN)
+    mark = store.verifier.mark()
+    r = proxy.request(target)
+    assert new_records(store.verifier, mark) == []
+    assert r.status == 404, (r.status, r.body[:300])
+    assert r.body == denial.body
+    assert "asset_gate: no signed S3 request" in proxy.error_log()
+
+
+# -- proxy mode: where the S3 settings are written ----------------------------------------------------
+
+
+def test_s3_settings_in_the_gate_location_sign_the_requests_it_allows(make_stack, store):
+    """The settings next to `asset_gate on`, the recipe's @s3 without any: the request is signed
+    with the gate's settings, and never sent unsigned with the client's URI and token."""
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("@s3", port),
+                    lambda s: gate(s.keyfile, "@s3", s3_http(port, store.good)))
+    mark = store.verifier.mark()
+    token = mint(1)
+    r = s.request(f"/exporter/export.png?token={token}")
+    recs = new_records(store.verifier, mark)
+    assert all(token not in x.target and token.split(".")[2] not in x.target for x in recs), recs
+    assert r.status == 200, (r.status, [(x.target, x.auth, x.code) for x in recs])
+    assert r.body == BINARY
+    ((rec),) = recs
+    assert (rec.auth, rec.verdict, rec.query) == ("header", "verified", "")
+    assert rec.path == object_path(BUCKET, OBJECTS[1][0])
+
+
+def test_s3_settings_in_the_serving_location_alone_sign_too(make_stack, store):
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("@s3", port,
+                                                          extra=s3_http(port, store.good)))
+    r = get(s, 1)
+    assert r.status == 200 and r.body == BINARY
+
+
+def test_each_gate_signs_with_its_own_s3_settings(make_stack, store):
+    """Two gates, one serving location: each request is signed with the settings of the gate
+    that allowed it (here the second gate's secret is wrong, so only its requests fail)."""
+    port = store.port
+    s = start_stack(make_stack, "",
+                    lambda s: s3_location("@s3", port)
+                    + gate_location("/second", s.keyfile, "@s3", s3_http(port, store.wrong)),
+                    lambda s: gate(s.keyfile, "@s3", s3_http(port, store.good)))
+    assert get(s, 1).status == 200
+    mark = store.verifier.mark()
+    assert get(s, 1, base="/second").status == 502
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.code) == ("refused", "SignatureDoesNotMatch")
+    assert get(s, 1).status == 200
+
+
+def test_allowed_content_that_cannot_be_signed_sends_nothing_to_the_store(make_stack, store):
+    """A URI target, which nginx -t cannot follow, and no S3 settings anywhere: the gate allows
+    the request, the variables refuse to sign, the store sees nothing, the client a 404."""
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("/s3internal", port),
+                    lambda s: gate(s.keyfile, "/s3internal"))
+    mark = store.verifier.mark()
+    r = get(s, 1)
+    assert new_records(store.verifier, mark) == []
+    assert r.status == 404, (r.status, r.body[:300])
+    assert "asset_gate: no signed S3 request" in s.error_log()
+
+
+# -- proxy mode behind proxy_cache (nginx sends a HEAD as GET: proxy_cache_convert_head) -------------
+
+
+@pytest.fixture(scope="module")
+def cached(store, request):
+    port = store.port
+
+    def server_extra(s):
+        cache = ("proxy_cache s3cache; proxy_cache_valid 200 206 1m; "
+                 "proxy_cache_key $asset_gate_s3_host$asset_gate_s3_path;")
+        no_convert = ("proxy_cache s3cache; proxy_cache_valid 200 206 1m; "
+                      "proxy_cache_convert_head off; "
+                      "proxy_cache_key $request_method$asset_gate_s3_host$asset_gate_s3_path;")
+        return (s3_location("@s3", port, extra=cache)
+                + s3_location("@s3_head", port, extra=no_convert)
+                + gate_location("/headasis", s.keyfile, "@s3_head"))
+
+    def http_extra(base):
+        return s3_http(port, store.good) + f"\n    proxy_cache_path {base}/s3cache keys_zone=s3cache:1m;"
+
+    s = Stack(http_extra="")
+    s.http_extra = http_extra(s.dir)
+    s.server_extra = server_extra(s)
+    s.gate = gate(s.keyfile)
+    return start_module_stack(request, s)
+
+
+def test_proxy_cache_head_is_signed_as_the_get_that_nginx_sends(cached, store):
+    mark = store.verifier.mark()
+    h = get(cached, 3, method="HEAD")
+    recs = new_records(store.verifier, mark)
+    assert h.status == 200, (h.status, [(x.method, x.verdict, x.code) for x in recs],
+                             cached.error_log()[-1500:])
+    assert [(x.method, x.verdict) for x in recs] == [("GET", "verified")]
+    assert h.body == b"" and h.header("content-length") == str(len(OBJECTS[3][2]))
+    assert h.all("Content-Type") == ["text/csv"]
+    # the GET nginx made for the HEAD fills the cache (once its body is read, a moment later)
+    for _ in range(40):
+        mark = store.verifier.mark()
+        g = get(cached, 3)
+        assert g.status == 200 and g.body == OBJECTS[3][2]
+        if new_records(store.verifier, mark) == []:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the GET behind the HEAD never filled the cache")
+
+
+def test_proxy_cache_get_is_served_then_answered_from_the_cache(cached, store):
+    mark = store.verifier.mark()
+    first = get(cached, 1)
+    time.sleep(0.2)  # the entry is usable once the whole body is in
+    second = get(cached, 1, headers={"Range": "bytes=0-7"})
+    assert first.status == 200 and first.body == BINARY
+    assert second.status == 206 and second.body == BINARY[:8]
+    assert [(x.method, x.verdict) for x in new_records(store.verifier, mark)] == [("GET", "verified")]
+    for r in (first, second):
+        assert amz_headers(r) == [] and r.all("Content-Type") == ["image/png"]
+
+
+def test_proxy_cache_convert_head_off_signs_the_head(cached, store):
+    mark = store.verifier.mark()
+    h = get(cached, 4, method="HEAD", base="/headasis")
+    recs = new_records(store.verifier, mark)
+    assert h.status == 200, (h.status, [(x.method, x.verdict, x.code) for x in recs])
+    assert [(x.method, x.verdict) for x in recs] == [("HEAD", "verified")]
+    g = get(cached, 4, base="/headasis")
+    assert g.status == 200 and g.body == OBJECTS[4][2]
 
 
 # -- redirect mode -------------------------------------------------------------------------------------
@@ -781,7 +941,7 @@ def conf():
     s.cleanup()
 
 
-def config_text(c, http="", gate_extra="", content="@content"):
+def config_text(c, http="", gate_extra="", content="@content", server=""):
     s = c.stack
     return f"""load_module {MODULE};
 error_log {s.dir}/test-error.log info;
@@ -805,6 +965,7 @@ http {{
             {gate_extra}
         }}
         location @content {{ return 404; }}
+        {server}
     }}
 }}
 """
@@ -932,3 +1093,89 @@ def test_nginx_t_redirect_is_a_location_directive(conf):
 def test_nginx_t_refuses_a_duplicate_endpoint(conf):
     text = config_text(conf, good_http(conf, extra=f"asset_gate_s3_endpoint http://127.0.0.1:9001; {MARK}"))
     assert_fails_at(conf, text, "duplicate")
+
+
+# -- nginx -t: a gate whose S3 requests cannot be signed ------------------------------------------------
+
+S3_PROXY = """location @s3 {
+            proxy_pass http://127.0.0.1:9000$asset_gate_s3_path;
+            proxy_set_header Host $asset_gate_s3_host;
+            proxy_set_header X-Amz-Date $asset_gate_s3_date;
+            proxy_set_header X-Amz-Content-Sha256 $asset_gate_s3_content_sha256;
+            proxy_set_header Authorization $asset_gate_s3_authorization;
+        }"""
+
+
+def gate_on_line(text, occurrence=0):
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if "asset_gate on;" in line]
+    return lines[occurrence]
+
+
+@pytest.mark.parametrize("missing", [
+    ["asset_gate_s3_endpoint", "asset_gate_s3_bucket", "asset_gate_s3_credentials_file"],
+    ["asset_gate_s3_bucket"],
+    ["asset_gate_s3_credentials_file"],
+    ["asset_gate_s3_endpoint"],
+], ids=["none", "bucket", "credentials", "endpoint"])
+def test_nginx_t_refuses_a_gate_whose_s3_requests_cannot_be_signed(conf, missing):
+    settings = {"asset_gate_s3_endpoint": "http://127.0.0.1:9000",
+                "asset_gate_s3_bucket": BUCKET,
+                "asset_gate_s3_credentials_file": str(conf.creds)}
+    http = "".join(f"{k} {v};\n    " for k, v in settings.items() if k not in missing)
+    text = config_text(conf, http, content="@s3", server=S3_PROXY)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode != 0, res.stderr
+    assert "[emerg]" in res.stderr, res.stderr
+    assert f"nginx.conf:{gate_on_line(text)}" in res.stderr, res.stderr
+    assert '"asset_gate_content @s3"' in res.stderr, res.stderr
+    for name in missing:
+        assert f'"{name}"' in res.stderr, (name, res.stderr)
+
+
+@pytest.mark.parametrize("where", ["http", "gate", "serving"])
+def test_nginx_t_accepts_s3_settings_wherever_they_are_written(conf, where):
+    settings = good_http(conf)
+    text = config_text(conf, settings if where == "http" else "", content="@s3",
+                       gate_extra=settings if where == "gate" else "",
+                       server=S3_PROXY.replace("{", "{ " + settings, 1) if where == "serving"
+                       else S3_PROXY)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_accepts_a_disk_gate_beside_an_s3_gate(conf):
+    s = conf.stack
+    disk_gate = f"""location ^~ /files {{
+            asset_gate on;
+            asset_gate_key_file {s.keyfile};
+            asset_gate_content @disk;
+        }}
+        location @disk {{ root /var/lib/exports; try_files /$asset_gate_location =404; }}"""
+    text = config_text(conf, "", content="@s3", gate_extra=good_http(conf),
+                       server=S3_PROXY + disk_gate)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_without_s3_variables_needs_no_s3_settings(conf):
+    text = config_text(conf, "", content="@s3",
+                       server="location @s3 { proxy_pass http://127.0.0.1:9000; }")
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_warns_when_the_serving_location_s3_settings_are_overridden(conf):
+    serving = S3_PROXY.replace("{", "{ asset_gate_s3_bucket another-bucket;", 1)
+    text = config_text(conf, good_http(conf), content="@s3", server=serving)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+    assert "[warn]" in res.stderr and "@s3" in res.stderr, res.stderr
+
+
+def test_nginx_t_refuses_an_inline_gate_that_proxies_without_s3_settings(conf):
+    text = config_text(conf, "", content="inline",
+                       gate_extra="proxy_pass http://127.0.0.1:9000$asset_gate_s3_path;")
+    res = conf.stack.nginx_test(text)
+    assert res.returncode != 0, res.stderr
+    assert f"nginx.conf:{gate_on_line(text)}" in res.stderr, res.stderr
+    assert '"asset_gate_content inline"' in res.stderr, res.stderr
