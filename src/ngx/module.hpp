@@ -128,6 +128,7 @@ struct Ctx {
     bool s3_signed;
     bool s3_refused;   // asked for where the gate allowed no content: nothing may reach the store
     bool s3_answered;  // the filter has replaced the store's answer: do not map it again
+    bool s3_headers_checked;      // the client's x-amz-* request headers are gone
     ngx_uint_t s3_signed_method;  // NGX_HTTP_GET or NGX_HTTP_HEAD: what s3_authorization signs
     time_t s3_time;               // when it was signed: X-Amz-Date and every signature agree
     const LocConf *s3_conf;       // the settings that sign

@@ -405,7 +405,51 @@ ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
     return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_BAD_GATEWAY);
 }
 
+// --- the client's x-amz-* request headers --------------------------------------------------------
+
 namespace {
+
+// The proxy passes every client header on (proxy_pass_request_headers): an x-amz-* one would
+// reach the store unsigned (S3 refuses the request) or change what it does (x-amz-request-payer).
+// The list is rebuilt in the request pool without them; the elements themselves stay where
+// they are, so headers_in's pointers to known headers remain valid.
+bool drop_amz_request_headers(ngx_http_request_t *r) noexcept {
+    ngx_uint_t keep = 0;
+    ngx_uint_t drop = 0;
+    ngx_list_t *list = &r->headers_in.headers;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) (is_amz(h[i]) ? drop : keep)++;
+    }
+    if (drop == 0) return true;
+    ngx_list_t fresh;
+    if (ngx_list_init(&fresh, r->pool, keep ? keep : 1, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return false;
+    }
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (is_amz(h[i])) continue;
+            auto *copy = static_cast<ngx_table_elt_t *>(ngx_list_push(&fresh));
+            if (copy == nullptr) return false;
+            *copy = h[i];
+        }
+    }
+    *list = fresh;
+    list->last = &list->part;  // all in the first part: `keep` elements were allocated
+    return true;
+}
+
+// Precontent phase, before the proxy builds the upstream request.
+ngx_int_t precontent_handler(ngx_http_request_t *r) noexcept {
+    if (r != r->main) return NGX_DECLINED;
+    Ctx *ctx = get_ctx(r);
+    if (ctx == nullptr || ctx->s3_headers_checked || !allowed_content(ctx)) return NGX_DECLINED;
+    if (signing_conf(r, ctx) == nullptr) return NGX_DECLINED;
+    ctx->s3_headers_checked = true;
+    if (!drop_amz_request_headers(r)) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_DECLINED;
+}
 
 // --- nginx -t: can every gate that proxies sign? -------------------------------------------------
 
@@ -522,6 +566,12 @@ ngx_int_t s3_postconfiguration(ngx_conf_t *cf) noexcept {
     for (ngx_uint_t i = 0; i < mcf->s3_gates.nelts; i++) {
         if (check_gate(cf, gates[i]) != NGX_OK) return NGX_ERROR;
     }
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    auto *h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers));
+    if (h == nullptr) return NGX_ERROR;
+    *h = precontent_handler;
     return NGX_OK;
 }
 

@@ -19,7 +19,8 @@ ngx_int_t s3_init_main_conf(ngx_conf_t *cf, MainConf *mcf) noexcept;
 char *s3_note_gate(ngx_conf_t *cf, LocConf *conf) noexcept;
 
 // When $asset_gate_s3_* is used: fails (file and line of `asset_gate on`) for a gate whose
-// content location proxies and that nothing can sign for.
+// content location proxies and that nothing can sign for, and installs the precontent handler
+// that keeps the client's x-amz-* request headers from the store.
 ngx_int_t s3_postconfiguration(ngx_conf_t *cf) noexcept;
 
 // A complete S3 configuration: endpoint, bucket and credentials.

@@ -306,6 +306,12 @@ def proxy(store, request):
                 + gate_location("/tampered", s.keyfile, "@s3_suffixed")
                 + gate_location("/otherhost", s.keyfile, "@s3_other_host")
                 + gate_location("/swapped", s.keyfile, "@s3_swapped")
+                # x-amz-*: no X-Amz-Security-Token line; a client header passed on explicitly
+                + s3_location("@s3_minimal", port, security_token=False)
+                + s3_location("@s3_passes_amz", port, extra="proxy_set_header "
+                              "X-Amz-Request-Payer $http_x_amz_request_payer;")
+                + gate_location("/minimal", s.keyfile, "@s3_minimal")
+                + gate_location("/passamz", s.keyfile, "@s3_passes_amz")
                 # the variables where the gate did not allow content
                 + s3_location("/direct", port)
                 + gate_location("/refusedpage", s.keyfile, "@s3", "error_page 404 = @s3;")
@@ -551,6 +557,39 @@ def test_proxy_session_token_is_sent_and_signed(make_stack, store, request):
 
 
 # -- proxy mode: what reaches the store --------------------------------------------------------------
+
+
+CLIENT_AMZ = {
+    "x-amz-request-payer": "requester",
+    "X-Amz-Security-Token": "client-chosen-session-token",
+    "x-amz-date": "20000101T000000Z",
+    "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
+    "x-amz-server-side-encryption-customer-algorithm": "AES256",
+    "X-Amz-Expected-Bucket-Owner": "123456789012",
+}
+
+
+@pytest.mark.parametrize("base", ["/exporter", "/minimal", "/passamz"])
+def test_client_x_amz_headers_never_reach_the_store(proxy, store, base):
+    mark, logged = store.verifier.mark(), len(proxy.error_log())
+    r = get(proxy, 1, base=base, headers=CLIENT_AMZ)
+    recs = new_records(store.verifier, mark)
+    assert r.status == 200, (r.status, [(x.verdict, x.code, x.message) for x in recs])
+    assert r.body == BINARY
+    (rec,) = recs
+    assert rec.verdict == "verified"
+    sent = {k for k in rec.headers if k.startswith("x-amz-")}
+    assert sent == {"x-amz-date", "x-amz-content-sha256"}, rec.headers
+    assert rec.headers["x-amz-date"] != "20000101T000000Z"
+    assert rec.headers["x-amz-content-sha256"] == hashlib.sha256(b"").hexdigest()
+    assert REFUSED_LOG not in proxy.error_log()[logged:]
+
+
+def test_proxy_keeps_the_clients_other_headers(proxy, store):
+    mark = store.verifier.mark()
+    assert get(proxy, 1, headers={"X-Client-Note": "kept", **CLIENT_AMZ}).status == 200
+    (rec,) = new_records(store.verifier, mark)
+    assert rec.headers.get("x-client-note") == "kept"
 
 
 @pytest.mark.parametrize("how", ["never-gated", "refused-then-error-page", "allowed-render"])
