@@ -133,6 +133,7 @@ struct Ctx {
     time_t s3_time;               // when it was signed: X-Amz-Date and every signature agree
     const LocConf *s3_conf;       // the settings that sign
     ngx_str_t s3_host, s3_path, s3_date, s3_content_sha256, s3_authorization;
+    ngx_str_t s3_content_range;  // the store's, on a 416 answered with nginx's own page
 
     // While a Redis lookup is pending: the link in its waiter list.
     Lookup *lookup;

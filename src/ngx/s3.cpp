@@ -371,11 +371,33 @@ void hide_amz_headers(ngx_http_request_t *r) noexcept {
     }
 }
 
+ngx_str_t response_header(ngx_http_request_t *r, std::string_view name) noexcept {
+    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash != 0 && h[i].key.len == name.size() &&
+                ngx_strncasecmp(h[i].key.data,
+                                reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
+                                name.size()) == 0) {
+                return h[i].value;
+            }
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
     ngx_uint_t status = r->headers_out.status;
-    if (ctx->s3_answered) return NGX_DECLINED;
+    if (ctx->s3_answered) {
+        // Our own page for the store's 416 keeps the store's Content-Range.
+        if (status == NGX_HTTP_RANGE_NOT_SATISFIABLE && ctx->s3_content_range.len != 0) {
+            push_header(r, "Content-Range", view(ctx->s3_content_range));
+            ctx->s3_content_range.len = 0;
+        }
+        return NGX_DECLINED;
+    }
     if (!ctx->s3_signed) {
         // The variables refused to sign: whatever the proxy made of that (its 500 for the
         // invalid upstream URL), the client gets the plain 404.
@@ -384,13 +406,28 @@ ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
         return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_NOT_FOUND);
     }
     hide_amz_headers(r);
-    if (status < NGX_HTTP_BAD_REQUEST) return NGX_DECLINED;
+    if (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
+        status == NGX_HTTP_NOT_MODIFIED) {
+        return NGX_DECLINED;
+    }
+    // nginx's own answer (the store unreachable, a timeout): not the store's, leave it as it is.
+    if (r->upstream->headers_in.status_n == 0) return NGX_DECLINED;
     ctx->s3_answered = true;
     ctx->content_allowed = false;
     if (status == NGX_HTTP_NOT_FOUND) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asset_gate: object of asset %uL is missing in the store", ctx->id);
         return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_NOT_FOUND);
+    }
+    if (status == NGX_HTTP_PRECONDITION_FAILED || status == NGX_HTTP_RANGE_NOT_SATISFIABLE) {
+        // The client's condition or range, not a fault: its status, in nginx's words.
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asset_gate: the object store answered %ui for asset %uL", status, ctx->id);
+        if (!pool_copy(r->pool, view(response_header(r, "Content-Range")),
+                       &ctx->s3_content_range)) {
+            return NGX_ERROR;
+        }
+        return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, status);
     }
     if (status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

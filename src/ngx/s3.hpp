@@ -29,10 +29,11 @@ bool s3_configured(const LocConf *conf) noexcept;
 // $asset_gate_s3_*.
 ngx_int_t s3_add_variables(ngx_conf_t *cf) noexcept;
 
-// Proxy mode, in the header filter: maps the store's refusals to the client's answer (a
-// missing object: 404; a refused signature or a failing store: 502, with an error-log line),
-// hides the store's own x-amz-* headers, and turns whatever the proxy made of a request the
-// variables refused to sign into the plain 404. NGX_DECLINED: nothing to change.
+// Proxy mode, in the header filter: maps the store's answer to the client's (200, 206, 304 as
+// they are; 412 and 416 with nginx's own page of that status; a missing object: the plain 404;
+// anything else: 502, with an error-log line), hides the store's own x-amz-* headers, and
+// turns whatever the proxy made of a request the variables refused to sign into the plain
+// 404. NGX_DECLINED: nothing to change.
 ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept;
 
 // Redirect mode: answers an allowed content request with a 302 to a presigned URL.

@@ -556,6 +556,89 @@ def test_proxy_session_token_is_sent_and_signed(make_stack, store, request):
     assert TOKEN not in s.error_log()
 
 
+# -- proxy mode: the store's answers (DESIGN 7: 206, 304, 412 and 416 reach the client as such) --
+
+
+def object_etag(store, asset_id):
+    status, headers, _ = signed_request(store.port, "HEAD", object_path(BUCKET, OBJECTS[asset_id][0]),
+                                        ACCESS_KEY, SECRET)
+    assert status == 200
+    return headers["etag"], headers["last-modified"]
+
+
+def test_proxy_range_past_the_end_is_the_stores_416_not_a_502(proxy, store):
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"Range": f"bytes={len(BINARY) + 100}-"})
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.status) == ("verified", 416)        # s3rver's InvalidRange
+    assert r.status == 416, (r.status, r.body[:300])
+    assert b"InvalidRange" not in r.body and b"<Error>" not in r.body   # nginx's own page
+    assert amz_headers(r) == [] and not any("AmazonS3" in v for _, v in r.raw)
+    assert r.all("Referrer-Policy") == ["no-referrer"]
+    assert BINARY not in r.body
+
+
+def test_proxy_range_is_206_with_content_range(proxy):
+    r = get(proxy, 1, headers={"Range": "bytes=8-15"})
+    assert r.status == 206, (r.status, r.raw)
+    assert r.body == BINARY[8:16]
+    assert r.header("content-range") == f"bytes 8-15/{len(BINARY)}"
+    assert r.all("Content-Type") == ["image/png"]
+
+
+def test_proxy_if_none_match_of_the_stored_object_is_304(proxy, store):
+    etag, _ = object_etag(store, 1)
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"If-None-Match": etag})
+    assert r.status == 304, (r.status, r.body[:300])
+    assert r.body == b""
+    assert [x.status for x in new_records(store.verifier, mark)] == [304]
+    assert amz_headers(r) == []
+    assert get(proxy, 1, headers={"If-None-Match": '"another-tag"'}).status == 200
+
+
+def test_proxy_if_modified_since_is_304(proxy, store):
+    _, last_modified = object_etag(store, 1)
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                          time.gmtime(calendar.timegm(time.strptime(
+                              last_modified, "%a, %d %b %Y %H:%M:%S GMT")) + 1))
+    r = get(proxy, 1, headers={"If-Modified-Since": later})
+    assert r.status == 304, (r.status, r.body[:300])
+    assert r.body == b""
+
+
+def test_proxy_if_match_mismatch_is_412(proxy, store):
+    # s3rver ignores If-Match: the verifier answers S3's 412 PreconditionFailed (s3verify.py).
+    etag, _ = object_etag(store, 1)
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"If-Match": '"not-the-etag"'})
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.status) == ("verified", 412)
+    assert r.status == 412, (r.status, r.body[:300])
+    assert b"PreconditionFailed" not in r.body and b"<Error>" not in r.body
+    assert amz_headers(r) == [] and BINARY not in r.body
+    ok = get(proxy, 1, headers={"If-Match": etag})
+    assert ok.status == 200 and ok.body == BINARY
+
+
+@pytest.mark.parametrize("status, code", [(503, "SlowDown"), (500, "InternalError"),
+                                          (400, "InvalidRequest"), (301, "PermanentRedirect")])
+def test_proxy_other_store_errors_are_a_502_with_an_error_log_line(proxy, store, status, code):
+    path = object_path(BUCKET, OBJECTS[6][0])
+    store.verifier.force(path, status, code)
+    try:
+        mark = store.verifier.mark()
+        r = get(proxy, 6)
+    finally:
+        store.verifier.unforce(path)
+    (rec,) = new_records(store.verifier, mark)
+    assert rec.status == status
+    assert r.status == 502, (r.status, r.body[:300])
+    assert code.encode() not in r.body and b"<Error>" not in r.body
+    assert amz_headers(r) == [] and r.header("location") is None
+    assert f"asset_gate: the object store answered {status} for asset 6" in proxy.error_log()
+
+
 # -- proxy mode: what reaches the store --------------------------------------------------------------
 
 
