@@ -1049,6 +1049,21 @@ def test_redirect_default_port_is_left_out_of_the_url(make_stack, store):
     assert parts.scheme == "https" and parts.netloc == "s3.example.com", loc
 
 
+@pytest.mark.parametrize("query", ["", "&download=true", "&X-Amz-Signature=client&x=1",
+                                   "&response-content-type=text%2Fhtml&X-Amz-Expires=604800"])
+def test_redirect_url_never_carries_the_client_token_or_query(redirect, query):
+    token = mint(3)
+    r = redirect.request(f"/exporter/export.csv?token={token}{query}")
+    loc, parts, q = location_of(r)
+    header, payload, signature = token.split(".")
+    for part in (token, payload, signature, "token", "client", "text%2Fhtml", "text/html"):
+        assert part not in loc, (part, loc)
+    assert q["X-Amz-Expires"] == "3600" and q["response-content-type"] == "text/csv"
+    assert [k for k, _ in parse_qsl(parts.query)].count("X-Amz-Signature") == 1
+    assert token not in r.body.decode(errors="replace")
+    assert follow(loc)[0] == 200
+
+
 # -- configuration errors (nginx -t) -------------------------------------------------------------------
 
 MARK = "# <-"
