@@ -40,12 +40,14 @@ std::string_view disposition(ngx_pool_t *pool, std::string_view name) noexcept {
 ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     if (r != r->main) return g_next_header_filter(r);
     Ctx *ctx = get_ctx(r);
-    if (ctx == nullptr || !ctx->reason_set) return g_next_header_filter(r);
+    if (ctx == nullptr) return g_next_header_filter(r);
 
-    if (ctx->s3_signed && r->upstream != nullptr) {
+    // Proxied with $asset_gate_s3_* (signed, or refused: even where the gate never ran).
+    if ((ctx->s3_signed || ctx->s3_refused) && r->upstream != nullptr) {
         ngx_int_t rc = s3_filter_response(r, ctx);
         if (rc != NGX_DECLINED) return rc;
     }
+    if (!ctx->reason_set) return g_next_header_filter(r);
 
     // The token is in the URL: nothing this response leads to may learn it.
     ngx_uint_t status = r->headers_out.status;

@@ -53,6 +53,7 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
         ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK) {
         return nullptr;
     }
+    if (s3_init_main_conf(cf, conf) != NGX_OK) return nullptr;
     return conf;
 }
 
@@ -178,6 +179,7 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     } catch (...) {
         return conf_error();
     }
+    if (s3_note_gate(cf, conf) != NGX_CONF_OK) return conf_error();
     auto *mcf =
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
@@ -571,7 +573,7 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
         ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers));
     if (h == nullptr) return NGX_ERROR;
     *h = [](ngx_http_request_t *r) -> ngx_int_t { return subrequest_guard(r); };
-    if (log_mask_init(cf) != NGX_OK) return NGX_ERROR;
+    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf) != NGX_OK) return NGX_ERROR;
     return header_filter_init(cf);
 }
 

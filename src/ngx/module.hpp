@@ -54,6 +54,7 @@ struct MainConf {
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
     ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
+    ngx_array_t s3_gates;        // of S3Gate (s3.cpp): gate locations, for postconfiguration
 };
 
 struct LocConf {
@@ -112,7 +113,7 @@ enum class Stage : std::uint8_t { start, pending, resolved, done };
 // redirects through its pool-cleanup marker.
 struct Ctx {
     ngx_http_request_t *request;
-    LocConf *gate;  // the gate location that decided
+    LocConf *gate;  // the gate location that decided (S3 proxy mode signs with its settings)
     Stage stage;
     bool reason_set;
     Reason reason;
@@ -139,10 +140,17 @@ struct Ctx {
     bool redis_failed;
     bool leave_hook;  // the cleanup that settles a request leaving while it waits
 
-    // S3 proxy mode: the upstream request's signature, made once when first asked for.
+    // S3 proxy mode (s3.cpp): the upstream request's signature, made when first asked for and
+    // made again if the method nginx sends is not the one signed.
     bool s3_signed;
-    bool s3_answered;  // the filter has replaced the store's error: do not map it again
+    bool s3_refused;   // asked for where the gate allowed no content: nothing may reach the store
+    bool s3_answered;  // the filter has replaced the store's answer: do not map it again
+    bool s3_headers_checked;      // the client's x-amz-* request headers are gone
+    ngx_uint_t s3_signed_method;  // NGX_HTTP_GET or NGX_HTTP_HEAD: what s3_authorization signs
+    time_t s3_time;               // when it was signed: X-Amz-Date and every signature agree
+    const LocConf *s3_conf;       // the settings that sign
     ngx_str_t s3_host, s3_path, s3_date, s3_content_sha256, s3_authorization;
+    ngx_str_t s3_content_range;  // the store's, on a 416 answered with nginx's own page
 
     // While a Redis lookup is pending: the link in its waiter list.
     Lookup *lookup;

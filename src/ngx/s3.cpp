@@ -126,41 +126,110 @@ S3Target target_of(const LocConf *lcf) noexcept {
     return t;
 }
 
+LocConf *loc_conf(ngx_http_request_t *r) noexcept {
+    return static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
+}
+
 enum S3Var : uintptr_t { host, path, date, content_sha256, authorization, security_token };
 
-// Signs the upstream request once per request, from the serving location's S3 settings.
-bool sign_once(ngx_http_request_t *r, Ctx *ctx) noexcept try {
-    if (ctx->s3_signed) return true;
-    auto *lcf = static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
-    if (!ctx->content_allowed || ctx->location.len == 0) return false;
-    if (!s3_configured(lcf)) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "asset_gate: $asset_gate_s3_* used where asset_gate_s3_endpoint, "
-                      "asset_gate_s3_bucket or asset_gate_s3_credentials_file is not set");
+// What $asset_gate_s3_path is for a request the gate did not allow as content: not a path,
+// so that `proxy_pass https://HOST$asset_gate_s3_path` fails to parse ("invalid port") and
+// sends nothing, where an empty value would make the proxy send the client's URI and token.
+constexpr std::string_view kRefusedPath = ":asset_gate_refused";
+
+// Content the gate allowed, to be fetched by the proxy (not a redirect, not a render).
+bool allowed_content(const Ctx *ctx) noexcept {
+    return ctx->gate != nullptr && ctx->reason_set && ctx->reason == Reason::allowed &&
+           ctx->surface == Surface::content && !ctx->gate->s3_redirect && ctx->location.len != 0;
+}
+
+// The settings that sign: the deciding gate's (written there or inherited), else those of the
+// location that proxies, so that they work wherever they are written.
+const LocConf *signing_conf(ngx_http_request_t *r, const Ctx *ctx) noexcept {
+    if (s3_configured(ctx->gate)) return ctx->gate;
+    const LocConf *here = loc_conf(r);
+    return s3_configured(here) ? here : nullptr;
+}
+
+// The method the proxy sends: the cache turns a HEAD into a GET (proxy_cache_convert_head) and
+// says so in u->method before the request's headers are evaluated.
+ngx_uint_t sent_method(ngx_http_request_t *r) noexcept {
+    ngx_http_upstream_t *u = r->upstream;
+    if (u != nullptr && u->method.len != 0) {
+        return u->method.len >= 4 && ngx_strncmp(u->method.data, "HEAD", 4) == 0 ? NGX_HTTP_HEAD
+                                                                                 : NGX_HTTP_GET;
+    }
+    return r->method == NGX_HTTP_HEAD ? NGX_HTTP_HEAD : NGX_HTTP_GET;
+}
+
+// Signs `method` at the time of the first signature, so X-Amz-Date and every signature agree.
+bool sign(ngx_http_request_t *r, Ctx *ctx, const LocConf *conf, ngx_uint_t method) noexcept try {
+    if (!ctx->s3_signed) {
+        ctx->s3_conf = conf;
+        ctx->s3_time = ngx_time();
+    }
+    SignedGet s = s3_sign_get(target_of(conf), *conf->s3_credentials, view(ctx->location),
+                              ctx->s3_time, method == NGX_HTTP_HEAD ? "HEAD" : "GET");
+    ngx_pool_t *pool = r->main->pool;
+    if (!ctx->s3_signed &&
+        (!pool_copy(pool, s.host, &ctx->s3_host) || !pool_copy(pool, s.path, &ctx->s3_path) ||
+         !pool_copy(pool, s.amz_date, &ctx->s3_date) ||
+         !pool_copy(pool, s.content_sha256, &ctx->s3_content_sha256))) {
         return false;
     }
-    // nginx's proxy forwards a HEAD as HEAD (unless proxy_method says otherwise): sign that.
-    std::string_view method = r->method == NGX_HTTP_HEAD ? "HEAD" : "GET";
-    SignedGet s =
-        s3_sign_get(target_of(lcf), *lcf->s3_credentials, view(ctx->location), ngx_time(), method);
-    ngx_pool_t *pool = r->pool;
-    if (!pool_copy(pool, s.host, &ctx->s3_host) || !pool_copy(pool, s.path, &ctx->s3_path) ||
-        !pool_copy(pool, s.amz_date, &ctx->s3_date) ||
-        !pool_copy(pool, s.content_sha256, &ctx->s3_content_sha256) ||
-        !pool_copy(pool, s.authorization, &ctx->s3_authorization)) {
-        return false;
-    }
+    if (!pool_copy(pool, s.authorization, &ctx->s3_authorization)) return false;
+    ctx->s3_signed_method = method;
     ctx->s3_signed = true;
     return true;
 } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "asset_gate: signing the S3 request failed: out of memory");
     return false;
+}
+
+// The variables asked for where nothing may be signed: the store must not be asked at all.
+ngx_int_t refuse_variable(ngx_http_request_t *r, Ctx *ctx, ngx_http_variable_value_t *v,
+                          uintptr_t data) noexcept {
+    ngx_http_request_t *main = r->main;
+    if (main->header_sent) return NGX_OK;  // read for a log line: nothing left to protect
+    if (ctx == nullptr && (ctx = create_ctx(main)) == nullptr) return NGX_ERROR;
+    if (!ctx->s3_refused) {
+        ctx->s3_refused = true;
+        if (allowed_content(ctx)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "asset_gate: no signed S3 request for asset %uL: neither its gate "
+                          "location nor this one has \"asset_gate_s3_endpoint\", "
+                          "\"asset_gate_s3_bucket\" and \"asset_gate_s3_credentials_file\"",
+                          ctx->id);
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "asset_gate: no signed S3 request: $asset_gate_s3_* asked for where "
+                          "the gate allowed no content, the store is not asked");
+        }
+    }
+    if (static_cast<S3Var>(data) == path) {
+        v->data = reinterpret_cast<u_char *>(const_cast<char *>(kRefusedPath.data()));
+        v->len = kRefusedPath.size();
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+    }
+    return NGX_OK;
 }
 
 ngx_int_t get_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                        uintptr_t data) noexcept {
+    v->valid = 0;
     v->not_found = 1;
     Ctx *ctx = get_ctx(r->main);
-    if (ctx == nullptr || !sign_once(r->main, ctx)) return NGX_OK;
+    if (ctx == nullptr || !allowed_content(ctx)) return refuse_variable(r, ctx, v, data);
+    ngx_uint_t method = sent_method(r);
+    if (!ctx->s3_signed ||
+        (static_cast<S3Var>(data) == authorization && ctx->s3_signed_method != method)) {
+        const LocConf *conf = ctx->s3_signed ? ctx->s3_conf : signing_conf(r, ctx);
+        if (conf == nullptr) return refuse_variable(r, ctx, v, data);
+        if (!sign(r, ctx, conf, method)) return NGX_ERROR;
+    }
     ngx_str_t value{};
     switch (static_cast<S3Var>(data)) {
         case host:
@@ -178,12 +247,9 @@ ngx_int_t get_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         case authorization:
             value = ctx->s3_authorization;
             break;
-        case security_token: {
-            auto *lcf = static_cast<LocConf *>(
-                ngx_http_get_module_loc_conf(r->main, ngx_http_asset_gate_module));
-            value = ngx_view(lcf->s3_credentials->session_token);
+        case security_token:
+            value = ngx_view(ctx->s3_conf->s3_credentials->session_token);
             break;
-        }
     }
     if (value.len == 0) return NGX_OK;
     v->data = value.data;
@@ -284,35 +350,84 @@ ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept tr
     cc->value = ngx_view("no-store");
     return NGX_HTTP_MOVED_TEMPORARILY;
 } catch (...) {
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "asset_gate: presigning the S3 URL failed: out of memory");
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 namespace {
+
+bool is_amz(const ngx_table_elt_t &h) noexcept {
+    return h.key.len >= 6 && ngx_strncasecmp(h.key.data, (u_char *)"x-amz-", 6) == 0;
+}
 
 // Hides the store's x-amz-* headers (request ids, server-side encryption, storage class).
 void hide_amz_headers(ngx_http_request_t *r) noexcept {
     for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].key.len >= 6 && ngx_strncasecmp(h[i].key.data, (u_char *)"x-amz-", 6) == 0) {
-                h[i].hash = 0;
+            if (is_amz(h[i])) h[i].hash = 0;
+        }
+    }
+}
+
+ngx_str_t response_header(ngx_http_request_t *r, std::string_view name) noexcept {
+    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (h[i].hash != 0 && h[i].key.len == name.size() &&
+                ngx_strncasecmp(h[i].key.data,
+                                reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
+                                name.size()) == 0) {
+                return h[i].value;
             }
         }
     }
+    return {};
 }
 
 }  // namespace
 
 ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
-    hide_amz_headers(r);
     ngx_uint_t status = r->headers_out.status;
-    if (ctx->s3_answered || status < NGX_HTTP_BAD_REQUEST) return NGX_DECLINED;
+    if (ctx->s3_answered) {
+        // Our own page for the store's 416 keeps the store's Content-Range.
+        if (status == NGX_HTTP_RANGE_NOT_SATISFIABLE && ctx->s3_content_range.len != 0) {
+            push_header(r, "Content-Range", view(ctx->s3_content_range));
+            ctx->s3_content_range.len = 0;
+        }
+        return NGX_DECLINED;
+    }
+    if (!ctx->s3_signed) {
+        // The variables refused to sign: whatever the proxy made of that (its 500 for the
+        // invalid upstream URL), the client gets the plain 404.
+        ctx->s3_answered = true;
+        ctx->content_allowed = false;
+        return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_NOT_FOUND);
+    }
+    hide_amz_headers(r);
+    if (status == NGX_HTTP_OK || status == NGX_HTTP_PARTIAL_CONTENT ||
+        status == NGX_HTTP_NOT_MODIFIED) {
+        return NGX_DECLINED;
+    }
+    // nginx's own answer (the store unreachable, a timeout): not the store's, leave it as it is.
+    if (r->upstream->headers_in.status_n == 0) return NGX_DECLINED;
     ctx->s3_answered = true;
     ctx->content_allowed = false;
     if (status == NGX_HTTP_NOT_FOUND) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "asset_gate: object of asset %uL is missing in the store", ctx->id);
         return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_NOT_FOUND);
+    }
+    if (status == NGX_HTTP_PRECONDITION_FAILED || status == NGX_HTTP_RANGE_NOT_SATISFIABLE) {
+        // The client's condition or range, not a fault: its status, in nginx's words.
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asset_gate: the object store answered %ui for asset %uL", status, ctx->id);
+        if (!pool_copy(r->pool, view(response_header(r, "Content-Range")),
+                       &ctx->s3_content_range)) {
+            return NGX_ERROR;
+        }
+        return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, status);
     }
     if (status == NGX_HTTP_FORBIDDEN) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -325,6 +440,176 @@ ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept {
                       "asset_gate: the object store answered %ui for asset %uL", status, ctx->id);
     }
     return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_BAD_GATEWAY);
+}
+
+// --- the client's x-amz-* request headers --------------------------------------------------------
+
+namespace {
+
+// The proxy passes every client header on (proxy_pass_request_headers): an x-amz-* one would
+// reach the store unsigned (S3 refuses the request) or change what it does (x-amz-request-payer).
+// The list is rebuilt in the request pool without them; the elements themselves stay where
+// they are, so headers_in's pointers to known headers remain valid.
+bool drop_amz_request_headers(ngx_http_request_t *r) noexcept {
+    ngx_uint_t keep = 0;
+    ngx_uint_t drop = 0;
+    ngx_list_t *list = &r->headers_in.headers;
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) (is_amz(h[i]) ? drop : keep)++;
+    }
+    if (drop == 0) return true;
+    ngx_list_t fresh;
+    if (ngx_list_init(&fresh, r->pool, keep ? keep : 1, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return false;
+    }
+    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+            if (is_amz(h[i])) continue;
+            auto *copy = static_cast<ngx_table_elt_t *>(ngx_list_push(&fresh));
+            if (copy == nullptr) return false;
+            *copy = h[i];
+        }
+    }
+    *list = fresh;
+    list->last = &list->part;  // all in the first part: `keep` elements were allocated
+    return true;
+}
+
+// Precontent phase, before the proxy builds the upstream request.
+ngx_int_t precontent_handler(ngx_http_request_t *r) noexcept {
+    if (r != r->main) return NGX_DECLINED;
+    Ctx *ctx = get_ctx(r);
+    if (ctx == nullptr || ctx->s3_headers_checked || !allowed_content(ctx)) return NGX_DECLINED;
+    if (signing_conf(r, ctx) == nullptr) return NGX_DECLINED;
+    ctx->s3_headers_checked = true;
+    if (!drop_amz_request_headers(r)) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_DECLINED;
+}
+
+// --- nginx -t: can every gate that proxies sign? -------------------------------------------------
+
+struct S3Gate {
+    LocConf *conf;
+    ngx_http_core_loc_conf_t *clcf;
+    ngx_http_core_srv_conf_t *cscf;
+};
+
+bool variables_used(ngx_conf_t *cf) noexcept {
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    auto *v = static_cast<ngx_http_variable_t *>(cmcf->variables.elts);
+    for (ngx_uint_t i = 0; i < cmcf->variables.nelts; i++) {
+        if (view(v[i].name).substr(0, 14) == "asset_gate_s3_") return true;
+    }
+    return false;
+}
+
+ngx_http_core_loc_conf_t *named_location(ngx_http_core_srv_conf_t *cscf, ngx_str_t name) noexcept {
+    for (auto **named = cscf->named_locations; named != nullptr && *named != nullptr; named++) {
+        if (view((*named)->name) == view(name)) return *named;
+    }
+    return nullptr;
+}
+
+bool same_settings(const LocConf *a, const LocConf *b) noexcept {
+    return view(a->s3_host) == view(b->s3_host) && view(a->s3_bucket) == view(b->s3_bucket) &&
+           view(a->s3_region) == view(b->s3_region) && a->s3_addressing == b->s3_addressing &&
+           a->s3_credentials == b->s3_credentials;
+}
+
+// `"asset_gate_s3_endpoint" and "asset_gate_s3_bucket" are`: what `conf` lacks to sign.
+u_char *missing_settings(u_char *p, u_char *last, const LocConf *conf) noexcept {
+    const char *names[3];
+    int n = 0;
+    if (conf->s3_host.len == 0) names[n++] = "asset_gate_s3_endpoint";
+    if (conf->s3_bucket.len == 0) names[n++] = "asset_gate_s3_bucket";
+    if (conf->s3_credentials == nullptr) names[n++] = "asset_gate_s3_credentials_file";
+    for (int i = 0; i < n; i++) {
+        const char *sep = i == 0 ? "" : i == n - 1 ? " and " : ", ";
+        p = ngx_slprintf(p, last, "%s\"%s\"", sep, names[i]);
+    }
+    return ngx_slprintf(p, last, n == 1 ? " is" : " are");
+}
+
+// A gate that proxies its content (asset_gate_content @name with proxy_pass there, or inline
+// with proxy_pass in the gate) needs settings that sign, in the gate or in that location.
+// Gates whose content location serves files, and URI targets (which only a request can
+// resolve), are not judged here: the variables refuse to sign at run time instead.
+ngx_int_t check_gate(ngx_conf_t *cf, const S3Gate &g) noexcept {
+    const LocConf *conf = g.conf;
+    if (conf->s3_redirect || (!conf->content_inline && conf->content.len == 0)) return NGX_OK;
+    const LocConf *target = conf;
+    ngx_http_core_loc_conf_t *tclcf = g.clcf;
+    if (!conf->content_inline) {
+        if (conf->content.data[0] != '@') return NGX_OK;
+        tclcf = named_location(g.cscf, conf->content);
+        if (tclcf == nullptr) return NGX_OK;
+        target = static_cast<LocConf *>(tclcf->loc_conf[ngx_http_asset_gate_module.ctx_index]);
+    }
+    if (s3_configured(conf)) {
+        if (target != conf && s3_configured(target) && !same_settings(conf, target)) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "asset_gate: \"%V\" has S3 settings of its own, but the requests of "
+                          "the gate in %V:%ui are signed with the gate location's",
+                          &conf->content, &conf->conf_file, conf->conf_line);
+        }
+        return NGX_OK;
+    }
+    if (s3_configured(target) || tclcf->handler == nullptr) return NGX_OK;
+    u_char missing[160];
+    u_char *end = missing_settings(missing, missing + sizeof(missing), conf);
+    if (conf->content_inline) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "asset_gate: %*s not set for \"asset_gate_content inline\", which "
+                      "proxies: its S3 requests cannot be signed in %V:%ui",
+                      static_cast<size_t>(end - missing), missing, &conf->conf_file,
+                      conf->conf_line);
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "asset_gate: %*s not set for the gate, nor for its \"asset_gate_content "
+                      "%V\", which proxies: its S3 requests cannot be signed in %V:%ui",
+                      static_cast<size_t>(end - missing), missing, &conf->content, &conf->conf_file,
+                      conf->conf_line);
+    }
+    return NGX_ERROR;
+}
+
+}  // namespace
+
+ngx_int_t s3_init_main_conf(ngx_conf_t *cf, MainConf *mcf) noexcept {
+    return ngx_array_init(&mcf->s3_gates, cf->pool, 4, sizeof(S3Gate));
+}
+
+char *s3_note_gate(ngx_conf_t *cf, LocConf *conf) noexcept {
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *g = static_cast<S3Gate *>(ngx_array_push(&mcf->s3_gates));
+    if (g == nullptr) return conf_error();
+    g->conf = conf;
+    g->clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    g->cscf = static_cast<ngx_http_core_srv_conf_t *>(
+        ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module));
+    return NGX_CONF_OK;
+}
+
+ngx_int_t s3_postconfiguration(ngx_conf_t *cf) noexcept {
+    if (!variables_used(cf)) return NGX_OK;  // no proxy mode anywhere
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    auto *gates = static_cast<S3Gate *>(mcf->s3_gates.elts);
+    for (ngx_uint_t i = 0; i < mcf->s3_gates.nelts; i++) {
+        if (check_gate(cf, gates[i]) != NGX_OK) return NGX_ERROR;
+    }
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    auto *h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers));
+    if (h == nullptr) return NGX_ERROR;
+    *h = precontent_handler;
+    return NGX_OK;
 }
 
 }  // namespace asset_gate

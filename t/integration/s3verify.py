@@ -21,6 +21,12 @@ expired", InvalidAccessKeyId, ...). An accepted request is forwarded unchanged t
 the answer relayed with `Server: AmazonS3`, `x-amz-request-id` and `x-amz-id-2` added to every
 response, so tests can check that nginx hides what reveals the backend.
 
+Two answers s3rver cannot give are the verifier's own, after the signature holds:
+- `If-Match` (GET, HEAD): s3rver ignores it, so the verifier compares it with the ETag of
+  s3rver's answer and sends S3's 412 PreconditionFailed when no listed tag matches;
+- `Verifier.force(path, status, code)`: every verified request for `path` is answered with
+  that S3 error (a 503 SlowDown, a 301 PermanentRedirect, ...), for the tests of store errors.
+
 Every request is recorded (`Verifier.records`) for assertions.
 
 Credentials: s3rver itself only knows the access key id "S3RVER", so the tests use that id
@@ -111,6 +117,7 @@ class Verifier:
         self.region = region
         self.clock = clock
         self.records = []
+        self.forced = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.verifier = self
@@ -146,6 +153,15 @@ class Verifier:
     def mark(self):
         with self._lock:
             return len(self.records)
+
+    def force(self, path, status, code, message="forced by the test"):
+        """Answers every verified request for `path` (as sent, encoded) with this S3 error."""
+        with self._lock:
+            self.forced[path] = Refusal(status, code, message)
+
+    def unforce(self, path):
+        with self._lock:
+            self.forced.pop(path, None)
 
     # -- the check ---------------------------------------------------------------------------
     def check(self, method, target, headers, body, rec):
@@ -364,6 +380,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._refuse(refusal)
                 return
             rec.verdict = "verified"
+            with verifier._lock:
+                forced = verifier.forced.get(rec.path)
+            if forced is not None:
+                rec.status = forced.status
+                verifier.record(rec)
+                self._refuse(forced)
+                return
             verifier.record(rec)
             self._forward(body, rec)
         except (ConnectionError, socket.timeout):
@@ -390,14 +413,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                           timeout=15)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            if_match = self.headers.get("if-match") if self.command in ("GET", "HEAD") else None
             for name, value in self.headers.items():
-                if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
+                if name.lower() in HOP_BY_HOP or name.lower() in ("content-length", "if-match"):
                     continue
                 conn.putheader(name, value)
             if body or self.command in ("PUT", "POST"):
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body or None)
             resp = conn.getresponse()
+            if if_match is not None and resp.status in (200, 206) and not _tag_matches(
+                    if_match, resp.getheader("etag")):
+                rec.status = 412
+                self._refuse(Refusal(412, "PreconditionFailed", "At least one of the "
+                                     "pre-conditions you specified did not hold"))
+                return
             headers = [(k, v) for k, v in resp.getheaders()
                        if k.lower() not in HOP_BY_HOP
                        and k.lower() not in ("server", "date", "x-amz-request-id", "x-amz-id-2")]
@@ -427,6 +457,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             conn.close()
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_OPTIONS = _handle
+
+
+def _tag_matches(if_match, etag):
+    """If-Match: `*`, or one of the listed entity tags equals the object's (strong comparison)."""
+    tags = [t.strip() for t in if_match.split(",")]
+    return "*" in tags or (etag is not None and etag.strip() in tags)
 
 
 def _xml(text):

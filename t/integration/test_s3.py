@@ -184,22 +184,27 @@ def s3_http(port, credentials, addressing="path", endpoint=None, region=None, ex
 
 
 def s3_location(name, port, path="$asset_gate_s3_path", literal_path=None,
-                host="$asset_gate_s3_host"):
+                host="$asset_gate_s3_host", security_token=True, extra=""):
     """The documented recipe for proxy mode; `path` (or a `literal_path`, through a variable,
-    as a named location allows no literal URI) lets a test tamper with the upstream path."""
+    as a named location allows no literal URI) lets a test tamper with the upstream path.
+    `security_token=False` leaves out the X-Amz-Security-Token line (no session token);
+    `extra` adds directives (proxy_cache, S3 settings, ...)."""
     preset = ""
     if literal_path is not None:
         preset = f"set $tampered_path {literal_path};"
         path = "$tampered_path"
+    token = ("proxy_set_header X-Amz-Security-Token $asset_gate_s3_security_token;"
+             if security_token else "")
     return f"""
         location {name} {{
             {preset}
+            {extra}
             proxy_pass http://127.0.0.1:{port}{path};
             proxy_set_header Host {host};
             proxy_set_header X-Amz-Date $asset_gate_s3_date;
             proxy_set_header X-Amz-Content-Sha256 $asset_gate_s3_content_sha256;
             proxy_set_header Authorization $asset_gate_s3_authorization;
-            proxy_set_header X-Amz-Security-Token $asset_gate_s3_security_token;
+            {token}
             proxy_set_header Connection "";
             proxy_http_version 1.1;
             proxy_read_timeout 10s;
@@ -300,7 +305,22 @@ def proxy(store, request):
                 + s3_location("@s3_other_host", port, host=f"localhost:{port}")
                 + gate_location("/tampered", s.keyfile, "@s3_suffixed")
                 + gate_location("/otherhost", s.keyfile, "@s3_other_host")
-                + gate_location("/swapped", s.keyfile, "@s3_swapped"))
+                + gate_location("/swapped", s.keyfile, "@s3_swapped")
+                # x-amz-*: no X-Amz-Security-Token line; a client header passed on explicitly
+                + s3_location("@s3_minimal", port, security_token=False)
+                + s3_location("@s3_passes_amz", port, extra="proxy_set_header "
+                              "X-Amz-Request-Payer $http_x_amz_request_payer;")
+                + gate_location("/minimal", s.keyfile, "@s3_minimal")
+                + gate_location("/passamz", s.keyfile, "@s3_passes_amz")
+                # the variables where the gate did not allow content
+                + s3_location("/direct", port)
+                + gate_location("/refusedpage", s.keyfile, "@s3", "error_page 404 = @s3;")
+                + f"""
+        location ^~ /renders {{
+            asset_gate on;
+            asset_gate_key_file {s.keyfile};
+            asset_gate_render @s3;
+        }}""")
 
     s = build(s3_http(port, store.good), server_extra)
     return start_module_stack(request, s)
@@ -536,6 +556,268 @@ def test_proxy_session_token_is_sent_and_signed(make_stack, store, request):
     assert TOKEN not in s.error_log()
 
 
+# -- proxy mode: the store's answers (DESIGN 7: 206, 304, 412 and 416 reach the client as such) --
+
+
+def object_etag(store, asset_id):
+    status, headers, _ = signed_request(store.port, "HEAD", object_path(BUCKET, OBJECTS[asset_id][0]),
+                                        ACCESS_KEY, SECRET)
+    assert status == 200
+    return headers["etag"], headers["last-modified"]
+
+
+def test_proxy_range_past_the_end_is_the_stores_416_not_a_502(proxy, store):
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"Range": f"bytes={len(BINARY) + 100}-"})
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.status) == ("verified", 416)        # s3rver's InvalidRange
+    assert r.status == 416, (r.status, r.body[:300])
+    assert b"InvalidRange" not in r.body and b"<Error>" not in r.body   # nginx's own page
+    assert amz_headers(r) == [] and not any("AmazonS3" in v for _, v in r.raw)
+    assert r.all("Referrer-Policy") == ["no-referrer"]
+    assert BINARY not in r.body
+
+
+def test_proxy_range_is_206_with_content_range(proxy):
+    r = get(proxy, 1, headers={"Range": "bytes=8-15"})
+    assert r.status == 206, (r.status, r.raw)
+    assert r.body == BINARY[8:16]
+    assert r.header("content-range") == f"bytes 8-15/{len(BINARY)}"
+    assert r.all("Content-Type") == ["image/png"]
+
+
+def test_proxy_if_none_match_of_the_stored_object_is_304(proxy, store):
+    etag, _ = object_etag(store, 1)
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"If-None-Match": etag})
+    assert r.status == 304, (r.status, r.body[:300])
+    assert r.body == b""
+    assert [x.status for x in new_records(store.verifier, mark)] == [304]
+    assert amz_headers(r) == []
+    assert get(proxy, 1, headers={"If-None-Match": '"another-tag"'}).status == 200
+
+
+def test_proxy_if_modified_since_is_304(proxy, store):
+    _, last_modified = object_etag(store, 1)
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                          time.gmtime(calendar.timegm(time.strptime(
+                              last_modified, "%a, %d %b %Y %H:%M:%S GMT")) + 1))
+    r = get(proxy, 1, headers={"If-Modified-Since": later})
+    assert r.status == 304, (r.status, r.body[:300])
+    assert r.body == b""
+
+
+def test_proxy_if_match_mismatch_is_412(proxy, store):
+    # s3rver ignores If-Match: the verifier answers S3's 412 PreconditionFailed (s3verify.py).
+    etag, _ = object_etag(store, 1)
+    mark = store.verifier.mark()
+    r = get(proxy, 1, headers={"If-Match": '"not-the-etag"'})
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.status) == ("verified", 412)
+    assert r.status == 412, (r.status, r.body[:300])
+    assert b"PreconditionFailed" not in r.body and b"<Error>" not in r.body
+    assert amz_headers(r) == [] and BINARY not in r.body
+    ok = get(proxy, 1, headers={"If-Match": etag})
+    assert ok.status == 200 and ok.body == BINARY
+
+
+@pytest.mark.parametrize("status, code", [(503, "SlowDown"), (500, "InternalError"),
+                                          (400, "InvalidRequest"), (301, "PermanentRedirect")])
+def test_proxy_other_store_errors_are_a_502_with_an_error_log_line(proxy, store, status, code):
+    path = object_path(BUCKET, OBJECTS[6][0])
+    store.verifier.force(path, status, code)
+    try:
+        mark = store.verifier.mark()
+        r = get(proxy, 6)
+    finally:
+        store.verifier.unforce(path)
+    (rec,) = new_records(store.verifier, mark)
+    assert rec.status == status
+    assert r.status == 502, (r.status, r.body[:300])
+    assert code.encode() not in r.body and b"<Error>" not in r.body
+    assert amz_headers(r) == [] and r.header("location") is None
+    assert f"asset_gate: the object store answered {status} for asset 6" in proxy.error_log()
+
+
+# -- proxy mode: what reaches the store --------------------------------------------------------------
+
+
+CLIENT_AMZ = {
+    "x-amz-request-payer": "requester",
+    "X-Amz-Security-Token": "client-chosen-session-token",
+    "x-amz-date": "20000101T000000Z",
+    "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD",
+    "x-amz-server-side-encryption-customer-algorithm": "AES256",
+    "X-Amz-Expected-Bucket-Owner": "123456789012",
+}
+
+
+@pytest.mark.parametrize("base", ["/exporter", "/minimal", "/passamz"])
+def test_client_x_amz_headers_never_reach_the_store(proxy, store, base):
+    mark, logged = store.verifier.mark(), len(proxy.error_log())
+    r = get(proxy, 1, base=base, headers=CLIENT_AMZ)
+    recs = new_records(store.verifier, mark)
+    assert r.status == 200, (r.status, [(x.verdict, x.code, x.message) for x in recs])
+    assert r.body == BINARY
+    (rec,) = recs
+    assert rec.verdict == "verified"
+    sent = {k for k in rec.headers if k.startswith("x-amz-")}
+    assert sent == {"x-amz-date", "x-amz-content-sha256"}, rec.headers
+    assert rec.headers["x-amz-date"] != "20000101T000000Z"
+    assert rec.headers["x-amz-content-sha256"] == hashlib.sha256(b"").hexdigest()
+    assert REFUSED_LOG not in proxy.error_log()[logged:]
+
+
+def test_proxy_keeps_the_clients_other_headers(proxy, store):
+    mark = store.verifier.mark()
+    assert get(proxy, 1, headers={"X-Client-Note": "kept", **CLIENT_AMZ}).status == 200
+    (rec,) = new_records(store.verifier, mark)
+    assert rec.headers.get("x-client-note") == "kept"
+
+
+@pytest.mark.parametrize("how", ["never-gated", "refused-then-error-page", "allowed-render"])
+def test_s3_variables_without_allowed_content_send_nothing_to_the_store(proxy, store, how):
+    token = mint(1)
+    target = {"never-gated": f"/direct/export.png?token={token}",
+              "refused-then-error-page": f"/refusedpage/export.png?token={mint(UNKNOWN)}",
+              "allowed-render": f"/renders?token={mint(1, 'render')}"}[how]
+    denial = get(proxy, UNKNOWN)
+    mark = store.verifier.mark()
+    r = proxy.request(target)
+    assert new_records(store.verifier, mark) == []
+    assert r.status == 404, (r.status, r.body[:300])
+    assert r.body == denial.body
+    assert "asset_gate: no signed S3 request" in proxy.error_log()
+
+
+# -- proxy mode: where the S3 settings are written ----------------------------------------------------
+
+
+def test_s3_settings_in_the_gate_location_sign_the_requests_it_allows(make_stack, store):
+    """The settings next to `asset_gate on`, the recipe's @s3 without any: the request is signed
+    with the gate's settings, and never sent unsigned with the client's URI and token."""
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("@s3", port),
+                    lambda s: gate(s.keyfile, "@s3", s3_http(port, store.good)))
+    mark = store.verifier.mark()
+    token = mint(1)
+    r = s.request(f"/exporter/export.png?token={token}")
+    recs = new_records(store.verifier, mark)
+    assert all(token not in x.target and token.split(".")[2] not in x.target for x in recs), recs
+    assert r.status == 200, (r.status, [(x.target, x.auth, x.code) for x in recs])
+    assert r.body == BINARY
+    ((rec),) = recs
+    assert (rec.auth, rec.verdict, rec.query) == ("header", "verified", "")
+    assert rec.path == object_path(BUCKET, OBJECTS[1][0])
+
+
+def test_s3_settings_in_the_serving_location_alone_sign_too(make_stack, store):
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("@s3", port,
+                                                          extra=s3_http(port, store.good)))
+    r = get(s, 1)
+    assert r.status == 200 and r.body == BINARY
+
+
+def test_each_gate_signs_with_its_own_s3_settings(make_stack, store):
+    """Two gates, one serving location: each request is signed with the settings of the gate
+    that allowed it (here the second gate's secret is wrong, so only its requests fail)."""
+    port = store.port
+    s = start_stack(make_stack, "",
+                    lambda s: s3_location("@s3", port)
+                    + gate_location("/second", s.keyfile, "@s3", s3_http(port, store.wrong)),
+                    lambda s: gate(s.keyfile, "@s3", s3_http(port, store.good)))
+    assert get(s, 1).status == 200
+    mark = store.verifier.mark()
+    assert get(s, 1, base="/second").status == 502
+    (rec,) = new_records(store.verifier, mark)
+    assert (rec.verdict, rec.code) == ("refused", "SignatureDoesNotMatch")
+    assert get(s, 1).status == 200
+
+
+def test_allowed_content_that_cannot_be_signed_sends_nothing_to_the_store(make_stack, store):
+    """A URI target, which nginx -t cannot follow, and no S3 settings anywhere: the gate allows
+    the request, the variables refuse to sign, the store sees nothing, the client a 404."""
+    port = store.port
+    s = start_stack(make_stack, "", lambda s: s3_location("/s3internal", port),
+                    lambda s: gate(s.keyfile, "/s3internal"))
+    mark = store.verifier.mark()
+    r = get(s, 1)
+    assert new_records(store.verifier, mark) == []
+    assert r.status == 404, (r.status, r.body[:300])
+    assert "asset_gate: no signed S3 request" in s.error_log()
+
+
+# -- proxy mode behind proxy_cache (nginx sends a HEAD as GET: proxy_cache_convert_head) -------------
+
+
+@pytest.fixture(scope="module")
+def cached(store, request):
+    port = store.port
+
+    def server_extra(s):
+        cache = ("proxy_cache s3cache; proxy_cache_valid 200 206 1m; "
+                 "proxy_cache_key $asset_gate_s3_host$asset_gate_s3_path;")
+        no_convert = ("proxy_cache s3cache; proxy_cache_valid 200 206 1m; "
+                      "proxy_cache_convert_head off; "
+                      "proxy_cache_key $request_method$asset_gate_s3_host$asset_gate_s3_path;")
+        return (s3_location("@s3", port, extra=cache)
+                + s3_location("@s3_head", port, extra=no_convert)
+                + gate_location("/headasis", s.keyfile, "@s3_head"))
+
+    def http_extra(base):
+        return s3_http(port, store.good) + f"\n    proxy_cache_path {base}/s3cache keys_zone=s3cache:1m;"
+
+    s = Stack(http_extra="")
+    s.http_extra = http_extra(s.dir)
+    s.server_extra = server_extra(s)
+    s.gate = gate(s.keyfile)
+    return start_module_stack(request, s)
+
+
+def test_proxy_cache_head_is_signed_as_the_get_that_nginx_sends(cached, store):
+    mark = store.verifier.mark()
+    h = get(cached, 3, method="HEAD")
+    recs = new_records(store.verifier, mark)
+    assert h.status == 200, (h.status, [(x.method, x.verdict, x.code) for x in recs],
+                             cached.error_log()[-1500:])
+    assert [(x.method, x.verdict) for x in recs] == [("GET", "verified")]
+    assert h.body == b"" and h.header("content-length") == str(len(OBJECTS[3][2]))
+    assert h.all("Content-Type") == ["text/csv"]
+    # the GET nginx made for the HEAD fills the cache (once its body is read, a moment later)
+    for _ in range(40):
+        mark = store.verifier.mark()
+        g = get(cached, 3)
+        assert g.status == 200 and g.body == OBJECTS[3][2]
+        if new_records(store.verifier, mark) == []:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the GET behind the HEAD never filled the cache")
+
+
+def test_proxy_cache_get_is_served_then_answered_from_the_cache(cached, store):
+    mark = store.verifier.mark()
+    first = get(cached, 1)
+    time.sleep(0.2)  # the entry is usable once the whole body is in
+    second = get(cached, 1, headers={"Range": "bytes=0-7"})
+    assert first.status == 200 and first.body == BINARY
+    assert second.status == 206 and second.body == BINARY[:8]
+    assert [(x.method, x.verdict) for x in new_records(store.verifier, mark)] == [("GET", "verified")]
+    for r in (first, second):
+        assert amz_headers(r) == [] and r.all("Content-Type") == ["image/png"]
+
+
+def test_proxy_cache_convert_head_off_signs_the_head(cached, store):
+    mark = store.verifier.mark()
+    h = get(cached, 4, method="HEAD", base="/headasis")
+    recs = new_records(store.verifier, mark)
+    assert h.status == 200, (h.status, [(x.method, x.verdict, x.code) for x in recs])
+    assert [(x.method, x.verdict) for x in recs] == [("HEAD", "verified")]
+    g = get(cached, 4, base="/headasis")
+    assert g.status == 200 and g.body == OBJECTS[4][2]
+
+
 # -- redirect mode -------------------------------------------------------------------------------------
 
 
@@ -767,6 +1049,21 @@ def test_redirect_default_port_is_left_out_of_the_url(make_stack, store):
     assert parts.scheme == "https" and parts.netloc == "s3.example.com", loc
 
 
+@pytest.mark.parametrize("query", ["", "&download=true", "&X-Amz-Signature=client&x=1",
+                                   "&response-content-type=text%2Fhtml&X-Amz-Expires=604800"])
+def test_redirect_url_never_carries_the_client_token_or_query(redirect, query):
+    token = mint(3)
+    r = redirect.request(f"/exporter/export.csv?token={token}{query}")
+    loc, parts, q = location_of(r)
+    header, payload, signature = token.split(".")
+    for part in (token, payload, signature, "token", "client", "text%2Fhtml", "text/html"):
+        assert part not in loc, (part, loc)
+    assert q["X-Amz-Expires"] == "3600" and q["response-content-type"] == "text/csv"
+    assert [k for k, _ in parse_qsl(parts.query)].count("X-Amz-Signature") == 1
+    assert token not in r.body.decode(errors="replace")
+    assert follow(loc)[0] == 200
+
+
 # -- configuration errors (nginx -t) -------------------------------------------------------------------
 
 MARK = "# <-"
@@ -781,7 +1078,7 @@ def conf():
     s.cleanup()
 
 
-def config_text(c, http="", gate_extra="", content="@content"):
+def config_text(c, http="", gate_extra="", content="@content", server=""):
     s = c.stack
     return f"""load_module {MODULE};
 error_log {s.dir}/test-error.log info;
@@ -805,6 +1102,7 @@ http {{
             {gate_extra}
         }}
         location @content {{ return 404; }}
+        {server}
     }}
 }}
 """
@@ -932,3 +1230,89 @@ def test_nginx_t_redirect_is_a_location_directive(conf):
 def test_nginx_t_refuses_a_duplicate_endpoint(conf):
     text = config_text(conf, good_http(conf, extra=f"asset_gate_s3_endpoint http://127.0.0.1:9001; {MARK}"))
     assert_fails_at(conf, text, "duplicate")
+
+
+# -- nginx -t: a gate whose S3 requests cannot be signed ------------------------------------------------
+
+S3_PROXY = """location @s3 {
+            proxy_pass http://127.0.0.1:9000$asset_gate_s3_path;
+            proxy_set_header Host $asset_gate_s3_host;
+            proxy_set_header X-Amz-Date $asset_gate_s3_date;
+            proxy_set_header X-Amz-Content-Sha256 $asset_gate_s3_content_sha256;
+            proxy_set_header Authorization $asset_gate_s3_authorization;
+        }"""
+
+
+def gate_on_line(text, occurrence=0):
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if "asset_gate on;" in line]
+    return lines[occurrence]
+
+
+@pytest.mark.parametrize("missing", [
+    ["asset_gate_s3_endpoint", "asset_gate_s3_bucket", "asset_gate_s3_credentials_file"],
+    ["asset_gate_s3_bucket"],
+    ["asset_gate_s3_credentials_file"],
+    ["asset_gate_s3_endpoint"],
+], ids=["none", "bucket", "credentials", "endpoint"])
+def test_nginx_t_refuses_a_gate_whose_s3_requests_cannot_be_signed(conf, missing):
+    settings = {"asset_gate_s3_endpoint": "http://127.0.0.1:9000",
+                "asset_gate_s3_bucket": BUCKET,
+                "asset_gate_s3_credentials_file": str(conf.creds)}
+    http = "".join(f"{k} {v};\n    " for k, v in settings.items() if k not in missing)
+    text = config_text(conf, http, content="@s3", server=S3_PROXY)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode != 0, res.stderr
+    assert "[emerg]" in res.stderr, res.stderr
+    assert f"nginx.conf:{gate_on_line(text)}" in res.stderr, res.stderr
+    assert '"asset_gate_content @s3"' in res.stderr, res.stderr
+    for name in missing:
+        assert f'"{name}"' in res.stderr, (name, res.stderr)
+
+
+@pytest.mark.parametrize("where", ["http", "gate", "serving"])
+def test_nginx_t_accepts_s3_settings_wherever_they_are_written(conf, where):
+    settings = good_http(conf)
+    text = config_text(conf, settings if where == "http" else "", content="@s3",
+                       gate_extra=settings if where == "gate" else "",
+                       server=S3_PROXY.replace("{", "{ " + settings, 1) if where == "serving"
+                       else S3_PROXY)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_accepts_a_disk_gate_beside_an_s3_gate(conf):
+    s = conf.stack
+    disk_gate = f"""location ^~ /files {{
+            asset_gate on;
+            asset_gate_key_file {s.keyfile};
+            asset_gate_content @disk;
+        }}
+        location @disk {{ root /var/lib/exports; try_files /$asset_gate_location =404; }}"""
+    text = config_text(conf, "", content="@s3", gate_extra=good_http(conf),
+                       server=S3_PROXY + disk_gate)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_without_s3_variables_needs_no_s3_settings(conf):
+    text = config_text(conf, "", content="@s3",
+                       server="location @s3 { proxy_pass http://127.0.0.1:9000; }")
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+
+
+def test_nginx_t_warns_when_the_serving_location_s3_settings_are_overridden(conf):
+    serving = S3_PROXY.replace("{", "{ asset_gate_s3_bucket another-bucket;", 1)
+    text = config_text(conf, good_http(conf), content="@s3", server=serving)
+    res = conf.stack.nginx_test(text)
+    assert res.returncode == 0, res.stderr
+    assert "[warn]" in res.stderr and "@s3" in res.stderr, res.stderr
+
+
+def test_nginx_t_refuses_an_inline_gate_that_proxies_without_s3_settings(conf):
+    text = config_text(conf, "", content="inline",
+                       gate_extra="proxy_pass http://127.0.0.1:9000$asset_gate_s3_path;")
+    res = conf.stack.nginx_test(text)
+    assert res.returncode != 0, res.stderr
+    assert f"nginx.conf:{gate_on_line(text)}" in res.stderr, res.stderr
+    assert '"asset_gate_content inline"' in res.stderr, res.stderr
