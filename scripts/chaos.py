@@ -1201,8 +1201,9 @@ class Report:
             by_allowance["stale (cache_valid)" if stale else "W"] += 1
             if a.status == 503:
                 win = w
-                if win is None:
-                    win = next((x for x in c.windows if x.onset <= a.t_recv and a.t_send <= x.end), None)
+                if win is None:  # not an outage: a Redis fault before a reload nearby
+                    near = [x for x in c.windows if x.onset <= a.t_recv and a.t_send <= x.end]
+                    win = min(near, key=lambda x: (x.kind == "reload", x.onset), default=None)
                 five03[win.kind if win else "none"][0 if a.status in ok else 1] += 1
             if a.status not in ok:
                 wrong.append((a, ok, lookback, stale, w))
@@ -1277,7 +1278,7 @@ class Report:
 
         print()
         print("503 answers by fault (a 503 counts for the fault whose window, grace included, "
-              "it falls in):")
+              "it falls in; a Redis fault before a reload):")
         print(f"  {'fault':16} {'times':>5} {'503 accepted':>13} {'503 wrong':>10}")
         for kind in FAULT_KINDS + ("reload", "none"):
             acc, bad = five03.get(kind, (0, 0))
