@@ -24,6 +24,7 @@ enum class LookupKind : std::uint8_t { asset, org };
 
 struct Lookup {
     ngx_queue_t link;     // in the client's pending list while later requests may join it
+    ngx_queue_t flight;   // in the client's in-flight list until its reply comes
     ngx_queue_t waiters;  // Ctx::waiter
     RedisClient *client;
     LookupKind kind;
@@ -192,6 +193,7 @@ void on_reply(redisAsyncContext *, void *r, void *privdata) noexcept {
     }
     if (lk->timer.timer_set) ngx_del_timer(&lk->timer);
     unlink(lk);
+    ngx_queue_remove(&lk->flight);
     delete lk;
 }
 
@@ -297,6 +299,7 @@ ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_pr
         lk->sent_us = monotonic_us();
         lk->joinable = true;
         ngx_queue_insert_tail(client->lookups(), &lk->link);
+        ngx_queue_insert_tail(client->inflight(), &lk->flight);
         lk->timer.handler = on_deadline;
         lk->timer.data = lk;
         lk->timer.log = ngx_cycle->log;
@@ -353,9 +356,11 @@ void lookup_detach(Ctx *ctx) noexcept {
 
 void lookup_invalidated(RedisClient *client, std::string_view redis_key) noexcept {
     if (client == nullptr) return;
-    ngx_queue_t *head = client->lookups();
+    // Every lookup in flight, including those already answered at their deadline: their late
+    // reply would otherwise fill the cache with what Redis held before the change.
+    ngx_queue_t *head = client->inflight();
     for (ngx_queue_t *q = ngx_queue_head(head); q != ngx_queue_sentinel(head);) {
-        Lookup *lk = ngx_queue_data(q, Lookup, link);
+        Lookup *lk = ngx_queue_data(q, Lookup, flight);
         q = ngx_queue_next(q);
         if (lk->redis_key != redis_key) continue;
         // Its reply may have been read before the change: the requests already waiting were

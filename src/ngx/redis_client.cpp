@@ -223,6 +223,7 @@ RedisClient::RedisClient(EndpointRuntime *rt, RedisRole role, ngx_log_t *log) no
     init_timer(&reconnect_ev_, on_reconnect_timer, this, log);
     init_timer(&connect_ev_, on_connect_timer, this, log);
     ngx_queue_init(&lookups_);
+    ngx_queue_init(&inflight_);
 }
 
 RedisClient::~RedisClient() {

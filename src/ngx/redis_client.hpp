@@ -61,6 +61,7 @@ class RedisClient {
     const RedisEndpoint *endpoint() const noexcept;
     EndpointRuntime *runtime() const noexcept { return rt_; }
     ngx_queue_t *lookups() noexcept { return &lookups_; }
+    ngx_queue_t *inflight() noexcept { return &inflight_; }
 
   private:
     void connect() noexcept;
@@ -90,7 +91,8 @@ class RedisClient {
     bool timeout_reported_ = false;
     ngx_event_t reconnect_ev_;
     ngx_event_t connect_ev_;
-    ngx_queue_t lookups_;  // pending lookups, for coalescing (see lookup.cpp)
+    ngx_queue_t lookups_;   // pending lookups later requests may join (see lookup.cpp)
+    ngx_queue_t inflight_;  // every lookup sent and not yet replied to, answered or not
 };
 
 // Where the data and subscriber connections go: fixed, or the current master (or a replica)
