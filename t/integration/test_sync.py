@@ -136,7 +136,7 @@ def world(db):
                               content_location="jsonl/e")
     w["webm"] = db.add_asset(w["team_null"], "video/webm", dashboard_id=dash_noname,
                              insight_id=ins_derived, content_location="webm/f")
-    w["svg"] = db.add_asset(w["team_null"], "image/svg+xml", content_location="svg/g",
+    w["jpeg"] = db.add_asset(w["team_null"], "image/jpeg", content_location="jpeg/g",
                             export_context={"filename": ""})
     w["nolocation"] = db.add_asset(t, "image/png", content_location=None, content=b"\x89PNG bytes",
                                    dashboard_id=dash)
@@ -168,8 +168,8 @@ def expected(w):
         # a dashboard without a name falls through to the insight, as in PostHog
         f"asset:{w['webm']}": {"org": w["org_null"], "format": "video/webm", "location": "webm/f",
                                "filename": "export-pageviews-by-day-2026-05-27-101010.webm"},
-        f"asset:{w['svg']}": {"org": w["org_null"], "format": "image/svg+xml", "location": "svg/g",
-                              "filename": "export-2026-05-27-101010.svg+xml"},
+        f"asset:{w['jpeg']}": {"org": w["org_null"], "format": "image/jpeg", "location": "jpeg/g",
+                               "filename": "export-2026-05-27-101010.jpeg"},
         f"asset:{w['nolocation']}": {"org": w["org_on"], "format": "image/png",
                                      "filename": "export-weekly-report-q3-2026-05-27-101010.png"},
     }
@@ -184,6 +184,26 @@ def test_backfill_writes_exactly_the_expected_records(db, rds, world):
     assert counts(p) == {"written": 13, "unchanged": 0, "removed": 0, "published": 0}
     assert "location" not in rds.client.hgetall(f"asset:{world['nolocation']}")
     assert not rds.client.exists(f"asset:{world['expired']}")
+
+
+def test_an_unservable_format_is_synced_with_a_warning_and_refused_by_the_gate(db, rds, world):
+    asset = db.add_asset(world["team_on"], "image/svg+xml", content_location="svg/x")
+    p = run(db, rds, "backfill")
+    assert f"asset {asset}: format 'image/svg+xml' has no extension a link can name" in p.stderr
+    assert rds.client.hget(f"asset:{asset}", "format") == "image/svg+xml"
+
+
+def test_format_table_is_the_gates_own():
+    """The sync tool's MIME -> extension table equals kFormatExtensions in the core."""
+    core = (REPO / "src" / "core" / "record.cpp").read_text()
+    table = core[core.index("kFormatExtensions"):]
+    table = table[:table.index("}};")]
+    pairs = dict(re.findall(r'\{"([^"]+)", "([^"]+)"\}', table))
+    source = SYNC.read_text()
+    block = source[source.index("EXTENSIONS = {"):]
+    block = block[:block.index("}")]
+    sync_pairs = dict(re.findall(r'"([^"]+)": "([^"]+)"', block))
+    assert len(pairs) >= 9 and pairs == sync_pairs
 
 
 def test_backfill_in_small_batches(db, rds, world):
@@ -335,9 +355,9 @@ def test_publish_channel_announces_each_change(db, rds, world):
     run(db, rds, "backfill", channel="asset-gate:evict")
     assert sorted(sub.drain()) == sorted(expected(world))
     db.set_org(world["org_off"], allow_public=True)
-    db.sql("UPDATE posthog_exportedasset SET export_format = 'image/gif' WHERE id = %s", (world["svg"],))
+    db.sql("UPDATE posthog_exportedasset SET export_format = 'image/gif' WHERE id = %s", (world["jpeg"],))
     p = run(db, rds, "backfill", "--publish-channel", "asset-gate:evict")
-    assert sorted(sub.drain()) == sorted([f"org:{world['org_off']}", f"asset:{world['svg']}"])
+    assert sorted(sub.drain()) == sorted([f"org:{world['org_off']}", f"asset:{world['jpeg']}"])
     assert counts(p)["published"] == 2
     run(db, rds, "backfill")                              # no channel: nothing published
     assert other.drain(0.2) == [] and sub.drain(0.2) == []
