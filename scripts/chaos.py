@@ -43,7 +43,7 @@ import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "t" / "integration"))
-from fleet import MASTER_NAME, Sentinel  # noqa: E402  (the test suite's sentinel process)
+from fleet import MASTER_NAME, Sentinel, Server  # noqa: E402  (the test suite's sentinel process)
 from gate import free_port, wait_port  # noqa: E402
 
 MODULE = REPO / "build" / "ngx_http_asset_gate_module.so"
@@ -116,50 +116,19 @@ def frozen(d):
 
 # -- processes -------------------------------------------------------------------------------
 
-class RedisNode:
+class RedisNode(Server):
     """A redis-server whose acknowledged writes survive kill -9 (AOF, fsync always), so that
     the driver's timeline stays what Redis holds across restarts and failovers."""
 
     def __init__(self, root: Path, name):
-        self.name = name
-        self.dir = root / name
-        self.dir.mkdir()
-        self.port = free_port()
-        self.proc = None
-        self.client = None
+        super().__init__(root, name, durable=True, timeout=2)
         self.starts = 0
 
     def start(self, replicaof=None):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
-                "--logfile", str(self.dir / "redis.log"), "--repl-diskless-sync-delay", "0"]
-        if replicaof:
-            args += ["--replicaof", "127.0.0.1", str(replicaof)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc, f"redis-server {self.name}")
-        self.client = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True,
-                                  socket_timeout=2, socket_connect_timeout=1)
+        self.replicaof = replicaof  # None: start as a master, whatever it was before
+        super().start()
         self.starts += 1
         return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def role(self):
-        return self.client.info("replication")["role"]
 
     def ready(self):
         try:

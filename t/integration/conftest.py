@@ -29,6 +29,16 @@ def make_stack():
             s.cleanup()
 
 
+def serve(s):
+    """Yields a started stack, then stops it, checks its log and removes it (for fixtures)."""
+    yield s
+    try:
+        s.stop()
+        s.assert_healthy()
+    finally:
+        s.cleanup()
+
+
 @pytest.fixture(scope="module")
 def stack():
     s = Stack().start()
@@ -39,12 +49,7 @@ def stack():
     s.put_asset(102, org="org-off")
     s.put_asset(103, org="org-nofeature")
     s.put_asset(104, org="org-missing")
-    yield s
-    try:
-        s.stop()
-        s.assert_healthy()
-    finally:
-        s.cleanup()
+    yield from serve(s)
 
 
 @pytest.fixture

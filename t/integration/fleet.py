@@ -43,18 +43,23 @@ def wait_until(fn, timeout, interval=0.05, what="condition"):
 class Server:
     """A redis-server (master or replica) on a free loopback port."""
 
-    def __init__(self, directory: Path, name, replicaof=None):
+    def __init__(self, directory: Path, name, replicaof=None, durable=False, timeout=5):
         self.dir = directory / name
         self.dir.mkdir()
         self.name = name
         self.port = free_port()
         self.replicaof = replicaof
+        self.durable = durable  # acknowledged writes survive kill -9 (AOF, fsync always)
+        self.timeout = timeout
         self.proc = None
         self.client = None
 
-    def start(self):
+    def start(self, replicaof=None):
+        if replicaof is not None:
+            self.replicaof = replicaof
+        aof = ["yes", "--appendfsync", "always"] if self.durable else ["no"]
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir),
+                "--appendonly", *aof, "--dir", str(self.dir),
                 "--logfile", str(self.dir / "redis.log"),
                 # A replica syncs at once, not after the default 5 s wait for more replicas.
                 "--repl-diskless-sync-delay", "0"]
@@ -63,7 +68,8 @@ class Server:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc, f"redis-server {self.name}")
         self.client = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True,
-                                  socket_timeout=5)
+                                  socket_timeout=self.timeout,
+                                  socket_connect_timeout=min(self.timeout, 1))
         return self
 
     def alive(self):

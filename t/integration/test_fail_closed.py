@@ -10,7 +10,8 @@ import time
 import pytest
 import redis
 
-from gate import FILE, PNG, free_port, mint
+from conftest import serve
+from gate import FILE, PNG, Stack, free_port, mint
 
 CHANNEL = "asset_gate:invalidate"
 
@@ -86,20 +87,14 @@ def test_malformed_asset_fields_are_bad_records(make_stack, field, value):
 # -- 3: nothing serves the content after a refusal ---------------------------------------------
 
 @pytest.fixture(scope="module")
-def error_page_stack(request):
-    from gate import Stack
+def error_page_stack():
     s = Stack(location_extra="error_page 404 = @content;").start()
     s.put_org("org-off", security_settings=True, allow_public=False)
     s.put_org("org-on", security_settings=True, allow_public=True)
     s.put_asset(2001, org="org-off")
     s.put_asset(2002, org="org-on", expires_at=int(time.time()) - 5)
     s.put_asset(2003, org="org-on", fmt="application/pdf")
-    yield s
-    try:
-        s.stop()
-        s.assert_healthy()
-    finally:
-        s.cleanup()
+    yield from serve(s)
 
 
 @pytest.mark.parametrize("asset,reason", [(2001, "org_blocked"), (2002, "asset_expired"),
