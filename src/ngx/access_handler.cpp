@@ -136,9 +136,9 @@ ngx_int_t look_up(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     return NGX_AGAIN;
 }
 
-// A location some gate routes to serves only what that gate allowed for that surface: a
-// refused request that error_page, try_files, X-Accel-Redirect or a rewrite sends there, or a
-// request no gate saw, gets the same 404 as any refusal.
+// A location some gate routes to serves, of the requests a gate decided, only those it allowed
+// for that surface: a refused request that error_page, try_files, X-Accel-Redirect or a
+// rewrite sends there gets the same 404 as any refusal.
 ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
     ngx_uint_t target_of = lcf->target_of;
     Ctx *ctx = nullptr;
@@ -162,7 +162,10 @@ ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
     } else {
         ctx = get_ctx(r);
     }
-    if (ctx != nullptr && allowed(ctx) && (target_of & (1u << static_cast<unsigned>(ctx->surface)))) {
+    // A request no gate decided passes: a target may also be the application's own fallback
+    // (try_files ... @app), and no record variable is filled for such a request.
+    if (ctx == nullptr || !ctx->reason_set) return NGX_DECLINED;
+    if (allowed(ctx) && (target_of & (1u << static_cast<unsigned>(ctx->surface)))) {
         return NGX_DECLINED;
     }
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -205,20 +208,23 @@ void wake(Ctx *ctx) noexcept {
     ngx_post_event(c->write, &ngx_posted_events);
 }
 
-ngx_int_t subrequest_guard(ngx_http_request_t *r) noexcept {
-    if (r == r->main) return NGX_DECLINED;
+ngx_int_t rewrite_guard(ngx_http_request_t *r) noexcept {
     LocConf *lcf = loc_conf(r);
-    if (!lcf->enable && lcf->target_of == 0) return NGX_DECLINED;
-    // nginx runs no access phase for subrequests (SSI, auth_request, mirror): the gate cannot
-    // decide them, so it refuses them.
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "asset_gate: refused a subrequest to \"%V\"", &r->uri);
-    return NGX_HTTP_NOT_FOUND;
+    if (r != r->main) {
+        if (!lcf->enable && lcf->target_of == 0) return NGX_DECLINED;
+        // nginx runs no access phase for subrequests (SSI, auth_request, mirror): the gate
+        // cannot decide them, so it refuses them.
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "asset_gate: refused a subrequest to \"%V\"", &r->uri);
+        return NGX_HTTP_NOT_FOUND;
+    }
+    // Targets are guarded before their own rewrite directives (`return`, `rewrite`) run.
+    return lcf->enable ? NGX_DECLINED : guard_target(r, lcf);
 }
 
 ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     LocConf *lcf = loc_conf(r);
-    if (!lcf->enable) return guard_target(r, lcf);
+    if (!lcf->enable) return NGX_DECLINED;  // targets: rewrite_guard
 
     Ctx *ctx = get_ctx(r);
     if (ctx != nullptr) {

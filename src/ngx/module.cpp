@@ -570,9 +570,11 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
     if (h == nullptr) return NGX_ERROR;
     *h = [](ngx_http_request_t *r) -> ngx_int_t { return access_handler(r); };
     h = static_cast<ngx_http_handler_pt *>(
-        ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers));
+        ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers));
     if (h == nullptr) return NGX_ERROR;
-    *h = [](ngx_http_request_t *r) -> ngx_int_t { return subrequest_guard(r); };
+    // Registered after the rewrite module's (a dynamic module's postconfiguration runs later),
+    // so it runs before it: a target's `return` cannot answer first.
+    *h = [](ngx_http_request_t *r) -> ngx_int_t { return rewrite_guard(r); };
     if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf) != NGX_OK) return NGX_ERROR;
     return header_filter_init(cf);
 }

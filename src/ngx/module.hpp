@@ -163,9 +163,10 @@ Ctx *create_ctx(ngx_http_request_t *r) noexcept;
 
 ngx_int_t access_handler(ngx_http_request_t *r) noexcept;
 
-// Subrequests skip the access phase: this preaccess handler refuses those that enter a gate
-// location or a gate's target.
-ngx_int_t subrequest_guard(ngx_http_request_t *r) noexcept;
+// The rewrite-phase handler: a gate's target refuses decided requests the gate did not allow
+// for its surface, before the target's own `return` or `rewrite` runs; and subrequests, which
+// skip the access phase, are refused in gate locations and targets.
+ngx_int_t rewrite_guard(ngx_http_request_t *r) noexcept;
 
 // Whether ctx's request was allowed and its record fields may be shown.
 inline bool allowed(const Ctx *ctx) noexcept {

@@ -120,10 +120,19 @@ def test_error_page_keeps_allowed_requests_working(error_page_stack):
     assert (r.status, r.body) == (200, PNG)
 
 
-def test_a_gate_target_refuses_requests_no_gate_allowed(make_stack):
-    # Another location sending its misses to @content must not get the gate's files.
-    s = make_stack(server_extra="location /other { error_page 404 = @content; return 404; }")
-    assert s.request("/other").status == 404
+def test_a_gate_target_stays_usable_as_the_applications_own_fallback(make_stack):
+    # `asset_gate_render @app;` beside `try_files $uri @app;`: requests no gate decided pass.
+    s = make_stack(server_extra="location /app { try_files /nonexistent @render; }")
+    r = s.request("/app/page")
+    assert r.status == 200 and b"render page" in r.body
+
+
+def test_a_render_token_refused_on_content_cannot_reach_the_render_target(make_stack):
+    s = make_stack(location_extra="error_page 404 = @render;")
+    s.put_org("org-1")
+    s.put_asset(33, org="org-1")
+    r = s.content(33, purpose="render")  # purpose_surface, then error_page to @render
+    assert r.status == 404 and b"render page" not in r.body
     assert "a gate's target serves only what the gate allowed" in s.error_log()
 
 
