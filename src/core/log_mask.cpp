@@ -151,17 +151,19 @@ std::size_t mask_value(std::string_view in, std::size_t v, Sink &sink) noexcept 
     return i;
 }
 
-// Walks `in` once, front to back, telling `sink` which byte ranges to mask, in order. It reads
-// no byte before the end of a range it has handed over, so the sink may write over them.
+// Walks `in` once from `from`, front to back, telling `sink` which byte ranges to mask, in
+// order. It reads no byte before the end of a range it has handed over, so the sink may write
+// over them. `from` is 0 or follows a byte that is none of base64url, '.', '%' (so it starts a
+// part, outside any escape), with no argument value open before it.
 template <typename Sink>
-void scan(std::string_view in, Sink &sink) noexcept {
+void scan(std::string_view in, std::size_t from, Sink &sink) noexcept {
     const std::size_t n = in.size();
-    std::size_t i = 0;
+    std::size_t i = from;
     // The current part: a run of base64url characters. Dots join parts into a chain.
     std::size_t index = 0;  // its place in the chain
     bool object1 = false;   // the part before it starts a JSON object
     bool object2 = false;   // the part before that one does
-    bool arg_start = true;  // it may be an argument name
+    bool arg_start = from == 0 || has_flag(static_cast<unsigned char>(in[from - 1]), kArgStart);
     for (;;) {
         const std::size_t start = i;
         while (i < n) {
@@ -222,12 +224,15 @@ std::uint64_t bytes_equal(std::uint64_t w, unsigned char c) noexcept {
     return ~(((x & kLow7) + kLow7) | x | kLow7);
 }
 
-// False when no rule can apply: most lines hold no token. Both rules need a '%', a `token=`, or
-// a part ended by a dot that starts a JSON object; the '.', '%' and '=' are found 8 bytes at a
-// time, so a line costs about its dots rather than its bytes.
-bool may_hold_token(std::string_view in) noexcept {
+// Where the scan must start, or npos when no rule can apply (most lines hold no token). Both
+// rules need a '%', a `token=`, or a part ended by a dot that starts a JSON object; these are
+// found 8 bytes at a time, so a line costs about its dots rather than its bytes. The scan starts
+// at the run of base64url bytes and dots that holds the first of them: no '%' stands before it,
+// and no `token=` value is open.
+std::size_t scan_start(std::string_view in) noexcept {
     std::size_t i = 0;
-    for (; i + 8 <= in.size(); i += 8) {
+    std::size_t event = std::string_view::npos;
+    for (; i + 8 <= in.size() && event == std::string_view::npos; i += 8) {
         std::uint64_t w;
         std::memcpy(&w, in.data() + i, 8);
         std::uint64_t events = bytes_equal(w, '.') | bytes_equal(w, '%') | bytes_equal(w, '=');
@@ -235,13 +240,22 @@ bool may_hold_token(std::string_view in) noexcept {
             // Byte k of the word is in[i + k] on a little-endian machine, in[i + 7 - k] else.
             int k = __builtin_ctzll(events) / 8;
             if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) k = 7 - k;
-            if (is_event(in, i + static_cast<std::size_t>(k))) return true;
+            if (is_event(in, i + static_cast<std::size_t>(k))) {
+                event = i + static_cast<std::size_t>(k);
+                break;
+            }
         }
     }
-    for (; i < in.size(); i++) {
-        if (is_event(in, i)) return true;
+    for (; i < in.size() && event == std::string_view::npos; i++) {
+        if (is_event(in, i)) event = i;
     }
-    return false;
+    if (event == std::string_view::npos) return event;
+    std::size_t from = event;
+    while (from > 0 &&
+           (b64_value(static_cast<unsigned char>(in[from - 1])) >= 0 || in[from - 1] == '.')) {
+        from--;
+    }
+    return from;
 }
 
 // Writes the masked text; `out` may be the input itself, as the sink only ever writes behind
@@ -296,19 +310,21 @@ struct Probe {
 }  // namespace
 
 std::size_t mask_token_signatures(std::string_view in, char *out) noexcept {
-    if (!may_hold_token(in)) {
+    const std::size_t from = scan_start(in);
+    if (from == std::string_view::npos) {
         if (out != in.data() && !in.empty()) std::memcpy(out, in.data(), in.size());
         return in.size();
     }
     Writer writer(in, out);
-    scan(in, writer);
+    scan(in, from, writer);
     return writer.finish();
 }
 
 bool has_unmasked_token(std::string_view in) noexcept {
-    if (!may_hold_token(in)) return false;
+    const std::size_t from = scan_start(in);
+    if (from == std::string_view::npos) return false;
     Probe probe{in};
-    scan(in, probe);
+    scan(in, from, probe);
     return probe.changed;
 }
 
