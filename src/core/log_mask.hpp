@@ -1,5 +1,6 @@
-// Keeps token signatures out of log lines: nginx writes the request line to its error log and
-// to $request, and the token is in the query string.
+// Keeps token signatures out of log lines: nginx writes the request line, the query and the
+// request headers to its logs (at info, notice and debug level, in many formats), and the token
+// is in the query string.
 #pragma once
 
 #include <cstddef>
@@ -7,14 +8,26 @@
 
 namespace asset_gate {
 
-// Copies `in` to `out`, rewriting the value of every `token=` query argument (one that follows
-// '?' or '&') so that it keeps at most its first two dot-separated parts (header and payload,
-// which authorise nothing without the signature) followed by "...". A value with fewer than two
-// dots is replaced whole. A value ends at '&', ' ', '"', or the end of `in`. The output is never
-// longer than the input, so `out` may equal `in.data()`. Returns the output length.
+// Copies `in` to `out` with the signature of every token replaced by "...", whatever text stands
+// before it. Two rules, read on the text as the gate reads a token, percent-decoded (also twice
+// encoded, `%252E`):
+//
+//  - Shape. Within a run of base64url characters and dots, a part that follows a part decoding
+//    to the start of a JSON object (`{"`, JSON whitespace allowed: `eyJ...`, `eyAi...`) or that
+//    follows such a part and one more, is masked: H.P.S keeps H and P (operators read them) and
+//    loses S. A usable token's header and payload are both JSON objects, so text glued to the
+//    header does not hide the signature.
+//  - Name. The value of an argument whose name decodes to `token` (after '?', '&', ';', a quote,
+//    a space or the start) keeps at most its first two dot-separated parts; the rest of it, up
+//    to '&', a quote, a space or a control byte, is masked.
+//
+// A masked part becomes as many dots as it had bytes, at most three, so the output is never
+// longer than the input and `out` may equal `in.data()`. Only base64url characters, percent
+// escapes and dots are ever masked: every line ending stays where it was, and text without a
+// token is copied byte for byte. Masking twice changes nothing. Returns the output length.
 std::size_t mask_token_signatures(std::string_view in, char *out) noexcept;
 
-// True when `in` holds a `token=` argument whose value mask_token_signatures would change.
+// True when mask_token_signatures would change `in`.
 bool has_unmasked_token(std::string_view in) noexcept;
 
 }  // namespace asset_gate

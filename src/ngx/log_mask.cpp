@@ -1,6 +1,6 @@
-// Masks token signatures wherever nginx itself logs the request line: every error log that an
-// http location writes to (its "request: ..." context, also for requests nginx refuses before
-// any module runs, such as a 400 on a keep-alive connection) and the $request variable.
+// Masks token signatures in every record of every error log that http writes to, at any level
+// (the "request: ..." context, also for requests nginx refuses before any module runs, such as
+// a 400 on a keep-alive connection; debug lines; rewrite_log notices), and in $request.
 #include "ngx/log_mask.hpp"
 
 #include "core/log_mask.hpp"
@@ -17,21 +17,27 @@ struct Writer {
     void *wdata;
 };
 
+// Writes the record to one log of a chain. nginx hands every log of the chain the same buffer
+// and length, so the record is masked into a copy: masking it in place would leave the tail of
+// the unmasked text, and its line ending, in what the next log writes.
 void masking_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf, size_t len) noexcept {
     auto *w = static_cast<Writer *>(log->wdata);
+    u_char local[NGX_MAX_ERROR_STR];
+    u_char *out = len <= sizeof(local) ? local : static_cast<u_char *>(ngx_alloc(len, log));
+    if (out == nullptr) return;  // a record we cannot mask is not written
     len =
-        mask_token_signatures({reinterpret_cast<char *>(buf), len}, reinterpret_cast<char *>(buf));
+        mask_token_signatures({reinterpret_cast<char *>(buf), len}, reinterpret_cast<char *>(out));
     if (w->writer != nullptr) {
         ngx_log_t original = *log;
         original.writer = w->writer;
         original.wdata = w->wdata;
-        w->writer(&original, level, buf, len);
-        return;
+        w->writer(&original, level, out, len);
+    } else if (ngx_time() != log->disk_full_time) {  // as nginx does for a full disk
+        if (ngx_write_fd(log->file->fd, out, len) == -1 && ngx_errno == NGX_ENOSPC) {
+            log->disk_full_time = ngx_time();
+        }
     }
-    if (ngx_time() == log->disk_full_time) return;  // as nginx does for a full disk
-    if (ngx_write_fd(log->file->fd, buf, len) == -1 && ngx_errno == NGX_ENOSPC) {
-        log->disk_full_time = ngx_time();
-    }
+    if (out != local) ngx_free(out);
 }
 
 bool mask_log(ngx_conf_t *cf, ngx_log_t *log) noexcept {

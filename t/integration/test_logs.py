@@ -450,3 +450,210 @@ def test_config_errors_do_not_show_the_key(make_stack):
     res = subprocess.run([NGINX, "-T", "-p", str(s.dir), "-c", str(s.dir / "nginx.conf")],
                          capture_output=True, text=True)
     assert KEY not in res.stdout + res.stderr
+
+
+# -- every level, every position, every encoding ------------------------------------------
+# nginx's own debug lines (`http args: "token=..."`, `http finalize request: ... "/x?token=..."`,
+# `http header: "Referer: ..."`), rewrite_log notices and percent-encoded forms carry the token
+# with other text before it than `?token=`: the mask finds a token by its shape.
+
+RECORD_START = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(debug|info|notice|warn|error|crit|alert|emerg)\] ")
+TIMESTAMP = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[")
+
+
+def pct(text, upper=True):
+    """Every character percent-encoded."""
+    return "".join(("%%%02X" if upper else "%%%02x") % ord(c) for c in text)
+
+
+def token_forms(token):
+    """(name, value) pairs that all carry `token` as the gate reads it, and two it does not
+    decode (twice encoded) but a reader of the log could."""
+    h, p, s = parts(token)
+    return [
+        ("token", token),
+        ("%74oken", token),
+        ("%74%6F%6B%65%6E", token),
+        ("token", token.replace(".", "%2E")),
+        ("token", token.replace(".", "%2e")),
+        ("token", "%65" + token[1:]),
+        ("token", pct(token)),
+        ("token", pct(token, upper=False)),
+        ("token", f"{h}.{p}.{pct(s)}"),
+        ("token", token.replace(".", "%252E")),
+        ("token", pct(token).replace("%", "%25")),
+    ]
+
+
+def signature_forms(sig):
+    return [sig, pct(sig), pct(sig, upper=False), pct(sig).replace("%", "%25")]
+
+
+def assert_no_signature_in(texts, sigs):
+    """No log holds a signature, raw, percent-encoded, or once decoded or twice."""
+    from urllib.parse import unquote
+    for name, text in texts.items():
+        once = unquote(text, errors="replace")
+        twice = unquote(once, errors="replace")
+        for sig in sigs:
+            for form in signature_forms(sig):
+                assert form not in text, f"signature {sig[:8]}... ({form[:12]}...) in {name}"
+            assert sig not in once and sig not in twice, f"signature {sig[:8]}... decodes in {name}"
+        for key in (KEY, OLD_KEY):
+            assert key not in text, f"a key in {name}"
+
+
+# At debug level, nginx's header filter logs the response header block as one record of
+# several lines.
+HEADER_BLOCK_LINE = re.compile(r"(HTTP/\d\.\d \d{3} .*|[A-Za-z0-9-]+: .*|)\r?")
+
+
+def assert_records_intact(text, name):
+    """Every line starts a record with its timestamp (or continues a header block) and holds
+    no other record."""
+    lines = text.split("\n")
+    assert lines[-1] == "", f"{name} does not end with a newline"
+    for line in lines[:-1]:
+        assert RECORD_START.match(line) or HEADER_BLOCK_LINE.fullmatch(line), \
+            f"{name}: line without its own timestamp: {line[:160]!r}"
+        assert len(TIMESTAMP.findall(line)) <= 1 and not TIMESTAMP.search(line, 1), \
+            f"{name}: records glued together: {line[:300]!r}"
+
+
+def wait_markers(path, markers, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if all(m in text for m in markers):
+            return text
+        if time.monotonic() > deadline:
+            missing = [m for m in markers if m not in text]
+            raise AssertionError(f"{path.name}: no line for {missing[:3]}")
+        time.sleep(0.02)
+
+
+def log_stack(make_stack, **kw):
+    """A stack whose http block writes a debug log besides error.log at info, so each record
+    passes through two error logs in one chain."""
+    s = make_stack(start=False, **kw)
+    s.http_extra = (f"error_log {s.dir}/debug.log debug;\n"
+                    f"    error_log {s.dir}/error.log info;\n    " + s.http_extra)
+    s.start()
+    s.put_org("org-on")
+    s.put_asset(101, org="org-on")
+    return s
+
+
+def logs_of(s):
+    texts = all_logs(s)
+    debug = s.dir / "debug.log"
+    texts["debug.log"] = debug.read_text(errors="replace") if debug.exists() else ""
+    return texts
+
+
+def test_debug_log_holds_no_signature_in_any_form(make_stack):
+    s = log_stack(make_stack)
+    sigs, markers = [], []
+    for i, (name, value) in enumerate(token_forms(tok(101)) + token_forms(tok(101, key="d" * 40))):
+        marker = uuid.uuid4().hex
+        markers.append(marker)
+        sigs.append(parts(unquote_twice(value))[2])
+        method = "POST" if i % 5 == 4 else "GET"
+        r = s.request(f"{FILE}?m={marker}&{name}={value}", method=method)
+        assert r.status < 500
+    # A token elsewhere than the query: a header nginx prints at debug level.
+    token, marker = tok(101), uuid.uuid4().hex
+    sigs.append(parts(token)[2])
+    markers.append(marker)
+    s.request(f"{FILE}?m={marker}", headers={"Referer": f"https://app.example{FILE}?token={token}",
+                                             "X-Shared-Link": token})
+    wait_markers(s.dir / "access.log", markers)
+    time.sleep(0.2)
+    texts = logs_of(s)
+    assert 'http args: "m=' in texts["debug.log"], "no debug lines: is nginx built --with-debug?"
+    assert "Referer: https://app.example" in texts["debug.log"]
+    assert_no_signature_in(texts, sigs)
+    h, p, _ = parts(token)
+    assert f"X-Shared-Link: {h}.{p}...." in texts["debug.log"]
+    for name in ("debug.log", "error.log"):
+        assert_records_intact(texts[name], name)
+    assert len(texts["access.log"].splitlines()) == len(markers)
+
+
+def unquote_twice(value):
+    from urllib.parse import unquote
+    return unquote(unquote(value))
+
+
+def test_rewrite_log_notice_holds_no_signature(make_stack):
+    s = make_stack(start=False, server_extra="""
+        rewrite_log on;
+        location /old/ { rewrite ^/old/(.*)$ /exporter/$1 last; }""")
+    s.start()
+    s.put_org("org-on")
+    s.put_asset(101, org="org-on")
+    sigs, markers = [], []
+    for name, value in token_forms(tok(101))[:6]:
+        marker = uuid.uuid4().hex
+        markers.append(marker)
+        sigs.append(parts(unquote_twice(value))[2])
+        s.request(f"/old/{FILE.rsplit('/', 1)[1]}?{name}={value}&m={marker}")
+    wait_markers(s.dir / "access.log", markers)
+    time.sleep(0.2)
+    texts = all_logs(s)
+    notices = [l for l in texts["error.log"].splitlines() if "rewritten data" in l]
+    assert len(notices) == len(markers), texts["error.log"][-2000:]
+    assert all('args: "' in l for l in notices)
+    assert_no_signature_in(texts, sigs)
+    assert_records_intact(texts["error.log"], "error.log")
+
+
+def test_error_line_cut_inside_a_token_keeps_records_apart(make_stack):
+    """nginx cuts an error record at 2 KiB (NGX_MAX_ERROR_STR) and ends it with '\\n'; cut
+    inside the token, the record must still end there, and the next one start on its own."""
+    s = log_stack(make_stack)
+    probe, marker = tok(101, key="c" * 40), uuid.uuid4().hex
+    s.request(f"{FILE}?m={marker}&pad=&token={probe}")
+    h, p, _ = parts(probe)
+    line = next(l for l in wait_markers(s.dir / "error.log", [marker]).splitlines()
+                if marker in l and "refused" in l)
+    sig_at = line.index(f"token={h}.{p}.") + len(f"token={h}.{p}.")
+    sigs, markers = [], []
+    for into in range(1, 43, 3):  # where the cut falls in the 43 characters of the signature
+        token, marker = tok(101, key="c" * 40), uuid.uuid4().hex
+        pad = "x" * (2047 - sig_at - into)
+        sigs.append(parts(token)[2])
+        markers.append(marker)
+        assert s.request(f"{FILE}?m={marker}&pad={pad}&token={token}").status == 404
+    wait_markers(s.dir / "access.log", markers)
+    time.sleep(0.2)
+    texts = logs_of(s)
+    cut = [l for l in texts["error.log"].splitlines() if "refused" in l and "pad=xx" in l]
+    assert len(cut) == len(markers), "a refusal record is missing or glued to another"
+    assert all(len(l.encode()) <= 2047 and "HTTP/1.1" not in l for l in cut), "not cut"
+    assert all(l.endswith("...") or l.endswith(".") for l in cut), cut[0][-80:]
+    for name in ("debug.log", "error.log"):
+        assert_records_intact(texts[name], name)
+    assert_no_signature_in(texts, sigs)
+    assert len(texts["access.log"].splitlines()) == len(markers) + 1
+
+
+def test_records_written_to_several_error_logs_are_identical(make_stack):
+    """Each error log of a chain gets the same masked record: masking one does not leave the
+    tail of the unmasked text in the buffer the next one writes."""
+    s = make_stack(start=False)
+    s.http_extra = (f"error_log {s.dir}/a.log info;\n    error_log {s.dir}/b.log info;\n"
+                    f"    error_log {s.dir}/c.log notice;")
+    s.start()
+    tokens, markers = [tok(101, key=c * 40) for c in "pqr"], []
+    for t in tokens:
+        markers.append(uuid.uuid4().hex)
+        s.request(f"{FILE}?m={markers[-1]}&token={t}")
+    wait_markers(s.dir / "access.log", markers)
+    time.sleep(0.2)
+    a, b = ((s.dir / f).read_text(errors="replace") for f in ("a.log", "b.log"))
+    assert a == b
+    for name, text in (("a.log", a), ("b.log", b)):
+        assert_records_intact(text, name)
+    assert_no_signature_in({"a.log": a, "b.log": b}, [parts(t)[2] for t in tokens])
+    assert sum("refused" in l for l in a.splitlines()) == len(tokens)
