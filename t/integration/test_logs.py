@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 import uuid
+from urllib.parse import unquote
 
 import pytest
 
@@ -485,13 +486,16 @@ def token_forms(token):
     ]
 
 
+def unquote_twice(value):
+    return unquote(unquote(value))
+
+
 def signature_forms(sig):
     return [sig, pct(sig), pct(sig, upper=False), pct(sig).replace("%", "%25")]
 
 
 def assert_no_signature_in(texts, sigs):
     """No log holds a signature, raw, percent-encoded, or once decoded or twice."""
-    from urllib.parse import unquote
     for name, text in texts.items():
         once = unquote(text, errors="replace")
         twice = unquote(once, errors="replace")
@@ -578,11 +582,6 @@ def test_debug_log_holds_no_signature_in_any_form(make_stack):
     for name in ("debug.log", "error.log"):
         assert_records_intact(texts[name], name)
     assert len(texts["access.log"].splitlines()) == len(markers)
-
-
-def unquote_twice(value):
-    from urllib.parse import unquote
-    return unquote(unquote(value))
 
 
 def test_rewrite_log_notice_holds_no_signature(make_stack):
