@@ -92,6 +92,8 @@ void check_records(std::string_view input, std::string_view ext) {
     }
 
     const AssetRecord asset = parse_asset(fields, n);
+    check(!(asset.found && asset.bad));
+    check((asset.found || asset.bad) == (n > 0));  // a key that exists is a record or bad
     if (asset.found) {
         check(!asset.org.empty() && !asset.format.empty());
         check(asset.format.find('/') != std::string_view::npos);
@@ -102,7 +104,10 @@ void check_records(std::string_view input, std::string_view ext) {
             check(!has_dotdot_segment(asset.location));
             check_location(asset.location);
         }
-        for (char c : asset.filename) check(c != '"' && c != '\\' && c != '\r' && c != '\n');
+        // Quotes and backslashes are kept (Content-Disposition escapes them); control bytes
+        // make the record bad.
+        for (char c : asset.filename) check(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+        for (char c : extension_for_format(asset.format)) check(is_name_byte(c) && c != '.');
         for (char c : asset.format) check(c != '\r' && c != '\n' && c != '\0');
     }
     for (Surface s : {Surface::render, Surface::content}) {
@@ -116,9 +121,16 @@ void check_records(std::string_view input, std::string_view ext) {
     }
 
     const OrgRecord org = parse_org(fields, n);
-    check(org.found == (n > 0));
+    check(!(org.found && org.bad));
+    check((org.found || org.bad) == (n > 0));
+    // Any switch value other than exactly "0" or "1" makes the record bad, never open.
+    for (std::size_t i = 0; i < n; ++i) {
+        if (fields[i].name == "security_settings" || fields[i].name == "allow_public") {
+            if (fields[i].value != "0" && fields[i].value != "1") check(org.bad);
+        }
+    }
     if (decide_org(Purpose::public_, org) == Reason::allowed) {
-        check(org.found && (!org.security_settings || org.allow_public));
+        check(org.found && !org.bad && (!org.security_settings || org.allow_public));
     }
 }
 
