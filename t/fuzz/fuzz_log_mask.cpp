@@ -21,8 +21,10 @@
 
 #include "core/hmac.hpp"
 #include "core/log_mask.hpp"
+#include "../unit/b64url_encode.hpp"
 
 using namespace asset_gate;
+using asset_gate::testing::b64url;
 
 namespace {
 
@@ -30,23 +32,6 @@ void check(bool ok) {
     if (!ok) __builtin_trap();
 }
 
-std::string b64url(std::string_view in) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (unsigned char c : in) {
-        acc = acc << 8 | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
-        }
-    }
-    if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-    return out;
-}
 
 std::string escape(unsigned char c, bool upper, bool twice) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";

@@ -9,8 +9,10 @@
 
 #include "core/base64url.hpp"
 #include "core/token.hpp"
+#include "../unit/b64url_encode.hpp"
 
 using namespace asset_gate;
+using asset_gate::testing::b64url;
 
 namespace {
 
@@ -41,23 +43,6 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
-std::string b64url(const std::uint8_t *p, std::size_t n) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        acc = acc << 8 | p[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
-        }
-    }
-    if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-    return out;
-}
 
 void check_verified(const Verified &v) {
     if (v.reason != Reason::allowed) return;

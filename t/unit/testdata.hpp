@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <jansson.h>
 
+#include "b64url_encode.hpp"
 #include "core/hmac.hpp"
 
 namespace asset_gate::testing {
@@ -75,25 +76,6 @@ inline std::string hex_decode(std::string_view hex) {
     return out;
 }
 
-inline constexpr std::string_view kBase64UrlAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-// Reference encoder, written independently of the decoder under test.
-inline std::string b64url(std::string_view in) {
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (unsigned char c : in) {
-        acc = acc << 8 | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kBase64UrlAlphabet[(acc >> bits) & 0x3f]);
-        }
-    }
-    if (bits > 0) out.push_back(kBase64UrlAlphabet[(acc << (6 - bits)) & 0x3f]);
-    return out;
-}
 
 inline std::string b64url(const Mac &mac) {
     return b64url(std::string_view(reinterpret_cast<const char *>(mac.data()), mac.size()));
