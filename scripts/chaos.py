@@ -682,9 +682,12 @@ class Chaos:
         keyfile.write_text(KEY + "\n")
         keyfile.chmod(0o644)
 
-        a = RedisNode(self.root, "redis-1").start()
-        b = RedisNode(self.root, "redis-2").start(replicaof=a.port)
+        # Each process joins the teardown lists before it starts: one that fails half-way
+        # through start() is still stopped.
+        a, b = RedisNode(self.root, "redis-1"), RedisNode(self.root, "redis-2")
         self.nodes = [a, b]
+        a.start()
+        b.start(replicaof=a.port)
         self.master = a
         deadline = mono() + 10
         while b.client.info("replication").get("master_link_status") != "up":
@@ -692,8 +695,8 @@ class Chaos:
                 raise RuntimeError("the replica did not sync")
             time.sleep(0.05)
         for i in range(3):
-            self.sentinels.append(Sentinel(self.root, i, a.port, DOWN_AFTER_MS,
-                                           FAILOVER_TIMEOUT_MS).start())
+            self.sentinels.append(Sentinel(self.root, i, a.port, DOWN_AFTER_MS, FAILOVER_TIMEOUT_MS))
+            self.sentinels[-1].start()
         if not self.wait_replica_ready(20):
             raise RuntimeError("the sentinels did not settle")
 
@@ -706,7 +709,8 @@ class Chaos:
                                                          for s in self.sentinels))
         self.redis_addr = addr
         for name in INSTANCES:
-            self.gates[name] = Gate(self.root, name, addr, self.www, keyfile).start()
+            self.gates[name] = Gate(self.root, name, addr, self.www, keyfile)
+            self.gates[name].start()
         deadline = mono() + 10
         while a.client.execute_command("PUBSUB", "NUMSUB", CHANNEL)[1] < SUBSCRIBERS:
             if mono() > deadline:

@@ -170,13 +170,18 @@ class Fleet:
         self.sentinels = []
 
     def start(self):
-        self.master = Server(self.dir, "a").start()
-        self.replica = Server(self.dir, "b", replicaof=self.master.port).start()
+        # Each process is known to stop() before it starts: one that fails half-way through
+        # start() is still stopped.
+        self.master = Server(self.dir, "a")
+        self.master.start()
+        self.replica = Server(self.dir, "b", replicaof=self.master.port)
+        self.replica.start()
         wait_until(lambda: self.replica.client.info("replication").get("master_link_status") == "up",
                    10, what="the replica to sync")
         for i in range(3):
             self.sentinels.append(Sentinel(self.dir, i, self.master.port, self.down_after,
-                                           self.failover_timeout).start())
+                                           self.failover_timeout))
+            self.sentinels[-1].start()
         self.wait_settled(self.master.port, 1)
         return self
 
