@@ -144,18 +144,18 @@ ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
     Ctx *ctx = nullptr;
     if (target_of == 0) {
         // URI targets are found by their URI: only an internal redirect can reach one.
+        if (!r->internal) return NGX_DECLINED;
         auto *mcf = static_cast<MainConf *>(
             ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
-        if (!mcf->uri_targets || !r->internal) return NGX_DECLINED;
+        if (!mcf->uri_targets) return NGX_DECLINED;
         ctx = get_ctx(r);
         if (ctx == nullptr || ctx->gate == nullptr) return NGX_DECLINED;
         const LocConf *g = ctx->gate;
         std::string_view uri = view(r->uri);
-        if (!g->content_inline && g->content.len && g->content.data[0] == '/' &&
-            uri == view(g->content)) {
+        if (!g->content_inline && is_uri_target(g->content) && uri == view(g->content)) {
             target_of |= 1u << static_cast<unsigned>(Surface::content);
         }
-        if (g->render.len && g->render.data[0] == '/' && uri == view(g->render)) {
+        if (is_uri_target(g->render) && uri == view(g->render)) {
             target_of |= 1u << static_cast<unsigned>(Surface::render);
         }
         if (target_of == 0) return NGX_DECLINED;

@@ -54,12 +54,17 @@ struct Found {
     CacheHit kind = CacheHit::miss;
 };
 
-// Asset fields into the request pool.
-bool fill_asset(Ctx *ctx, ngx_pool_t *pool, const AssetRecord &a) noexcept {
+// What the asset record says, whichever way it was found.
+void set_asset_state(Ctx *ctx, const AssetRecord &a) noexcept {
     ctx->asset_known = true;
     ctx->asset_found = a.found;
     ctx->asset_bad = a.bad;
     ctx->expires_at = a.expires_at;
+}
+
+// Asset fields into the request pool.
+bool fill_asset(Ctx *ctx, ngx_pool_t *pool, const AssetRecord &a) noexcept {
+    set_asset_state(ctx, a);
     return pool_copy(pool, a.org, &ctx->org) && pool_copy(pool, a.format, &ctx->format) &&
            pool_copy(pool, a.location, &ctx->location) &&
            pool_copy(pool, a.filename, &ctx->filename);
@@ -223,10 +228,7 @@ bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *
     AssetRecord a;
     if (hit == CacheHit::positive && !decode_asset(view(value), &a)) return false;
     if (hit == CacheHit::bad) a = bad_asset();
-    ctx->asset_known = true;
-    ctx->asset_found = a.found;
-    ctx->asset_bad = a.bad;
-    ctx->expires_at = a.expires_at;
+    set_asset_state(ctx, a);
     // Views into the value's pool copy: no second copy.
     ctx->org = ngx_view(a.org);
     ctx->format = ngx_view(a.format);

@@ -183,8 +183,7 @@ char *merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept {
     auto *mcf =
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
     mcf->enabled = 1;
-    if ((conf->render.len && conf->render.data[0] == '/') ||
-        (!conf->content_inline && conf->content.len && conf->content.data[0] == '/')) {
+    if (is_uri_target(conf->render) || (!conf->content_inline && is_uri_target(conf->content))) {
         mcf->uri_targets = 1;
     }
     auto *ref = static_cast<GateRef *>(ngx_array_push(&mcf->gates));

@@ -168,6 +168,11 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept;
 // skip the access phase, are refused in gate locations and targets.
 ngx_int_t rewrite_guard(ngx_http_request_t *r) noexcept;
 
+// Whether a render or content target is a URI (rather than "@name", or empty).
+inline bool is_uri_target(const ngx_str_t &target) noexcept {
+    return target.len != 0 && target.data[0] == '/';
+}
+
 // Whether ctx's request was allowed and its record fields may be shown.
 inline bool allowed(const Ctx *ctx) noexcept {
     return ctx->reason_set && ctx->reason == Reason::allowed;

@@ -362,8 +362,7 @@ void RedisClient::lost(redisAsyncContext *ac, const char *what) noexcept {
     bool was_connected = connected_;
     ac_ = nullptr;
     connected_ = false;
-    outstanding_ = 0;
-    waiting_since_ = 0;
+    forget_outstanding();
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
                   "asset_gate: redis %V (%s): %s: %s", &rt_->endpoint->name, target_.c_str(), what,
@@ -387,8 +386,7 @@ void RedisClient::drop(const char *why, bool quiet) noexcept {
     connected_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     redisAsyncFree(ac);  // deferred by hiredis when called from inside one of its callbacks
-    outstanding_ = 0;
-    waiting_since_ = 0;
+    forget_outstanding();
 }
 
 void RedisClient::reset(const char *why) noexcept {

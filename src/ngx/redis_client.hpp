@@ -69,6 +69,11 @@ class RedisClient {
     void schedule_reconnect() noexcept;
     void drop(const char *why, bool quiet) noexcept;
     void lost(redisAsyncContext *ac, const char *what) noexcept;
+    // The connection is gone: its commands are no longer waited for.
+    void forget_outstanding() noexcept {
+        outstanding_ = 0;
+        waiting_since_ = 0;
+    }
 
     static void on_connect(const redisAsyncContext *ac, int status) noexcept;
     static void on_disconnect(const redisAsyncContext *ac, int status) noexcept;
