@@ -21,6 +21,7 @@
 
 #include "core/hmac.hpp"
 #include "core/log_mask.hpp"
+#include "core/query.hpp"
 #include "../unit/b64url_encode.hpp"
 
 using namespace asset_gate;
@@ -67,22 +68,10 @@ std::string ngx_unescape(std::string_view s) {
     return out;
 }
 
-// RFC 3986 decoding: only "%XY" is decoded, anything else stays.
+// RFC 3986 decoding, as the gate reads a token: only "%XY" is decoded, anything else stays.
 std::string strict_unescape(std::string_view s) {
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        const char l = static_cast<char>(c | 0x20);
-        return l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); i++) {
-        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex(s[i + 1]) << 4 | hex(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
+    std::string out(s.size(), '\0');
+    out.resize(percent_decode(s, out.data()));
     return out;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log_mask.hpp"
+#include "core/query.hpp"
 #include "testdata.hpp"
 
 using asset_gate::has_unmasked_token;
@@ -65,22 +66,10 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
     return s;
 }
 
-// What the gate and nginx make of a percent-encoded text (ngx_unescape_uri, type 0).
+// What the gate makes of a percent-encoded text: "%XY" is a byte, anything else stays.
 std::string unescape(std::string_view s) {
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        c = static_cast<char>(c | 0x20);
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    };
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); i++) {
-        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hex(s[i + 1]) << 4 | hex(s[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
+    std::string out(s.size(), '\0');
+    out.resize(asset_gate::percent_decode(s, out.data()));
     return out;
 }
 
