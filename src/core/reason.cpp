@@ -14,6 +14,10 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
     "bad_record",      "org_unknown",    "org_blocked",    "sync_stale",
     "redis_error",
 };
+constexpr std::array<std::string_view, kSurfaceCount> kSurfaceNames = {"render", "content",
+                                                                       "malformed"};
+constexpr std::array<std::string_view, kPurposeCount> kPurposeNames = {"public", "render",
+                                                                       "subscription_delivery"};
 }  // namespace
 
 std::string_view reason_name(Reason r) noexcept {
@@ -22,27 +26,23 @@ std::string_view reason_name(Reason r) noexcept {
 }
 
 std::string_view surface_name(Surface s) noexcept {
-    switch (s) {
-        case Surface::render:
-            return "render";
-        case Surface::content:
-            return "content";
-        case Surface::malformed:
-            return "malformed";
-    }
-    return {};
+    auto i = static_cast<std::size_t>(s);
+    return i < kSurfaceNames.size() ? kSurfaceNames[i] : std::string_view{};
 }
 
 std::string_view purpose_name(Purpose p) noexcept {
-    switch (p) {
-        case Purpose::public_:
-            return "public";
-        case Purpose::render:
-            return "render";
-        case Purpose::subscription_delivery:
-            return "subscription_delivery";
+    auto i = static_cast<std::size_t>(p);
+    return i < kPurposeNames.size() ? kPurposeNames[i] : std::string_view{};
+}
+
+bool parse_purpose(std::string_view name, Purpose *out) noexcept {
+    for (std::size_t i = 0; i < kPurposeNames.size(); ++i) {
+        if (kPurposeNames[i] == name) {
+            *out = static_cast<Purpose>(i);
+            return true;
+        }
     }
-    return {};
+    return false;
 }
 
 }  // namespace asset_gate

@@ -33,12 +33,19 @@ enum class Reason : std::uint8_t {
 inline constexpr int kReasonCount = static_cast<int>(Reason::redis_error) + 1;
 
 enum class Surface : std::uint8_t { render, content, malformed };
+inline constexpr int kSurfaceCount = static_cast<int>(Surface::malformed) + 1;
 
-// `public_` because `public` is a keyword; its name is "public".
+// `public_` because `public` is a keyword; its name is "public". A new purpose is added here,
+// in reason.cpp's name table and in decision.cpp's purpose x surface table; everything else
+// (token claims, the token tool, the status counters) follows from those.
 enum class Purpose : std::uint8_t { public_, render, subscription_delivery };
+inline constexpr int kPurposeCount = static_cast<int>(Purpose::subscription_delivery) + 1;
 
 std::string_view reason_name(Reason r) noexcept;
 std::string_view surface_name(Surface s) noexcept;
 std::string_view purpose_name(Purpose p) noexcept;
+
+// The purpose spelled `name` (as the claim and DESIGN.md spell it); false for any other.
+bool parse_purpose(std::string_view name, Purpose *out) noexcept;
 
 }  // namespace asset_gate

@@ -160,12 +160,9 @@ Verified check_claims_object(const json_t *root, const VerifyOptions &opts) noex
 
     Purpose purpose = Purpose::public_;
     if (const json_t *p = json_object_get(root, "purpose"); p != nullptr) {
-        const std::string_view name = json_is_string(p) ? string_of(p) : std::string_view{};
-        if (json_is_string(p) && name == "render") {
-            purpose = Purpose::render;
-        } else if (json_is_string(p) && name == "subscription_delivery") {
-            purpose = Purpose::subscription_delivery;
-        } else {
+        // "public" is what an absent claim means, never a value the claim may hold.
+        if (!json_is_string(p) || !parse_purpose(string_of(p), &purpose) ||
+            purpose == Purpose::public_) {
             return refused(Reason::unknown_purpose);
         }
     }

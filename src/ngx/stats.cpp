@@ -8,8 +8,10 @@ namespace asset_gate {
 
 namespace {
 
-constexpr int kSurfaces = 4;  // render, content, malformed, and "none" (refused before)
-constexpr int kPurposes = 4;  // public, render, subscription_delivery, and "none" (unverified)
+// Each surface and purpose, and a last "none": refused before the path was classified, or
+// before the token was verified.
+constexpr int kSurfaces = kSurfaceCount + 1;
+constexpr int kPurposes = kPurposeCount + 1;
 // Upper bounds of the Redis latency buckets, in microseconds.
 constexpr std::uint64_t kBuckets[] = {250,   500,   1000,   2500,   5000,   10000,
                                       25000, 50000, 100000, 250000, 500000, 1000000};

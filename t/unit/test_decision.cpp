@@ -15,6 +15,37 @@ using test::Hash;
 
 constexpr std::int64_t kNow = 1780000000;
 
+// --- the vocabulary: every purpose and surface has one name, and parsing inverts it ----------
+
+TEST(Vocabulary, EveryPurposeNameParsesBackToItsPurpose) {
+    for (int i = 0; i < kPurposeCount; i++) {
+        const auto p = static_cast<Purpose>(i);
+        ASSERT_FALSE(purpose_name(p).empty()) << i;
+        Purpose parsed = Purpose::public_;
+        EXPECT_TRUE(parse_purpose(purpose_name(p), &parsed)) << purpose_name(p);
+        EXPECT_EQ(parsed, p) << purpose_name(p);
+    }
+    EXPECT_EQ(purpose_name(Purpose::public_), "public");
+    EXPECT_EQ(purpose_name(Purpose::subscription_delivery), "subscription_delivery");
+}
+
+TEST(Vocabulary, OtherSpellingsAreNoPurpose) {
+    Purpose parsed = Purpose::render;
+    for (const char *name : {"", "Render", "render ", "subscription", "public_", "PUBLIC"}) {
+        EXPECT_FALSE(parse_purpose(name, &parsed)) << name;
+    }
+    EXPECT_EQ(parsed, Purpose::render);  // untouched on refusal
+}
+
+TEST(Vocabulary, EverySurfaceAndReasonHasAName) {
+    for (int i = 0; i < kSurfaceCount; i++)
+        EXPECT_FALSE(surface_name(static_cast<Surface>(i)).empty());
+    for (int i = 0; i < kReasonCount; i++)
+        EXPECT_FALSE(reason_name(static_cast<Reason>(i)).empty());
+    EXPECT_EQ(surface_name(Surface::malformed), "malformed");
+    EXPECT_EQ(reason_name(Reason::redis_error), "redis_error");
+}
+
 // --- step 5: purpose x surface --------------------------------------------------------------
 
 TEST(DecidePurpose, RenderTokenAllowedOnRenderSurface) {
