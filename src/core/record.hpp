@@ -16,6 +16,8 @@ struct Field {
 // the key, and it is refused rather than trusted or cached.
 inline constexpr std::size_t kMaxRecordSize = 64 * 1024;
 
+// A new field is added here (and to kAssetTexts or kAssetIntegers), and parsed in record.cpp:
+// the cache encoding and the copy into a request iterate over those tables.
 struct AssetRecord {
     bool found = false;  // the hash exists and every known field is well formed
     bool bad = false;    // the key exists but cannot be used (reason bad_record)
@@ -25,6 +27,11 @@ struct AssetRecord {
     std::string_view filename;
     std::int64_t expires_at = 0;  // 0: never
 };
+
+// The record's fields by kind, for the code that treats every field of a kind alike.
+inline constexpr std::string_view AssetRecord::*kAssetTexts[] = {
+    &AssetRecord::org, &AssetRecord::format, &AssetRecord::location, &AssetRecord::filename};
+inline constexpr std::int64_t AssetRecord::*kAssetIntegers[] = {&AssetRecord::expires_at};
 
 struct OrgRecord {
     bool found = false;

@@ -48,22 +48,18 @@ struct Reader {
 }  // namespace
 
 void encode_asset(const AssetRecord &asset, std::string &out) {
-    put_str(out, asset.org);
-    put_str(out, asset.format);
-    put_str(out, asset.location);
-    put_str(out, asset.filename);
-    auto exp = static_cast<std::uint64_t>(asset.expires_at);
-    for (int i = 0; i < 8; i++) out.push_back(static_cast<char>((exp >> (8 * i)) & 0xff));
+    for (auto text : kAssetTexts) put_str(out, asset.*text);
+    for (auto integer : kAssetIntegers) {
+        auto v = static_cast<std::uint64_t>(asset.*integer);
+        for (int i = 0; i < 8; i++) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
 }
 
 bool decode_asset(std::string_view in, AssetRecord *asset) noexcept {
     Reader r{in};
     AssetRecord a;
-    a.org = r.str();
-    a.format = r.str();
-    a.location = r.str();
-    a.filename = r.str();
-    a.expires_at = static_cast<std::int64_t>(r.uint(8));
+    for (auto text : kAssetTexts) a.*text = r.str();
+    for (auto integer : kAssetIntegers) a.*integer = static_cast<std::int64_t>(r.uint(8));
     if (!r.ok || !r.in.empty()) {
         *asset = AssetRecord{};
         return false;

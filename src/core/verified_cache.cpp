@@ -25,8 +25,6 @@ bool same_bytes(const char *a, const char *b, std::size_t n) noexcept {
 
 }  // namespace
 
-VerifiedTokenCache::VerifiedTokenCache() : slots_(new std::array<Slot, kSlots>()) {}
-
 std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token) noexcept {
     // A token ends in its signature, as good as random: its last 16 bytes pick the slot.
     // Collisions only cost a verification: a hit needs the whole token to match.
@@ -39,7 +37,7 @@ bool VerifiedTokenCache::find(const void *scope, std::string_view token, std::in
                               std::int64_t leeway, Claims *claims) const noexcept {
     if (token.size() > kMaxToken) return false;
     std::uint64_t h = hash(scope, token);
-    const Slot &s = (*slots_)[h % kSlots];
+    const Slot &s = slots_[h % kSlots];
     if (s.scope != scope || s.hash != h || s.len != token.size()) return false;
     if (!same_bytes(s.token, token.data(), token.size())) return false;
     // The one claim that changes with time; nbf and iat, once in the past, stay there.
@@ -52,7 +50,7 @@ void VerifiedTokenCache::insert(const void *scope, std::string_view token,
                                 const Claims &claims) noexcept {
     if (token.size() > kMaxToken) return;
     std::uint64_t h = hash(scope, token);
-    Slot &s = (*slots_)[h % kSlots];
+    Slot &s = slots_[h % kSlots];
     s.scope = scope;
     s.hash = h;
     s.len = static_cast<std::uint16_t>(token.size());

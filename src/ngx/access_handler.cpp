@@ -22,10 +22,6 @@ void ctx_cleanup(void *data) noexcept {
     lookup_detach(static_cast<Ctx *>(data));
 }
 
-LocConf *loc_conf(ngx_http_request_t *r) noexcept {
-    return static_cast<LocConf *>(ngx_http_get_module_loc_conf(r, ngx_http_asset_gate_module));
-}
-
 ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t status) noexcept {
     ctx->reason = reason;
     ctx->reason_set = true;
@@ -35,7 +31,7 @@ ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t statu
     std::string_view name = reason_name(reason);
     if (ctx->verified) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "asset_gate: refused asset %uL: %*s",
-                      ctx->id, name.size(), name.data());
+                      ctx->claims.id, name.size(), name.data());
     } else {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "asset_gate: refused: %*s", name.size(),
                       name.data());
@@ -51,22 +47,22 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     ctx->reason = Reason::allowed;
     ctx->reason_set = true;
     ctx->stage = Stage::done;
-    ctx->content_allowed = ctx->surface == Surface::content;
-    ctx->cache_control = lcf->cache_control;
+    bool content = ctx->path.surface == Surface::content;
+    ctx->content_allowed = content;
     stats_decision(ctx);
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: allowed asset %uL %s",
-                   ctx->id, ctx->surface == Surface::content ? "content" : "render");
+                   ctx->claims.id, content ? "content" : "render");
 
-    if (ctx->surface == Surface::content && lcf->s3_redirect) {
+    if (content && lcf->s3.redirect) {
         ctx->content_allowed = false;  // the store sends the content, with its own headers
         ctx->rc = s3_redirect(r, ctx, lcf);
         return ctx->rc;
     }
-    if (ctx->surface == Surface::content && lcf->content_inline) {
+    if (content && lcf->content_inline) {
         ctx->rc = NGX_OK;
         return NGX_OK;  // the gate location serves it itself: no internal redirect
     }
-    ngx_str_t target = ctx->surface == Surface::render ? lcf->render : lcf->content;
+    ngx_str_t target = content ? lcf->content.to : lcf->render.to;
     ctx->rc = NGX_DONE;
     if (target.data[0] == '@') {
         (void)ngx_http_named_location(r, &target);
@@ -82,27 +78,16 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
 // Steps 7-9, once the records are known.
 ngx_int_t decide(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     if (ctx->redis_failed) {
-        if (lcf->redis_failure == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        if (lcf->redis.failure == NGX_HTTP_SERVICE_UNAVAILABLE) {
             push_header(r, "Retry-After", "1");
         }
-        return refuse(r, ctx, Reason::redis_error, static_cast<ngx_int_t>(lcf->redis_failure));
+        return refuse(r, ctx, Reason::redis_error, static_cast<ngx_int_t>(lcf->redis.failure));
     }
-    AssetRecord asset;
-    asset.found = ctx->asset_found;
-    asset.bad = ctx->asset_bad;
-    asset.org = view(ctx->org);
-    asset.format = view(ctx->format);
-    asset.location = view(ctx->location);
-    asset.filename = view(ctx->filename);
-    asset.expires_at = ctx->expires_at;
-    Reason reason = decide_asset(asset, ctx->surface, view(ctx->ext), ngx_time());
+    Reason reason = decide_asset(ctx->asset, ctx->path.surface, ctx->path.ext, ngx_time());
     if (reason != Reason::allowed) return deny(r, ctx, reason);
-
-    if (ctx->purpose == Purpose::public_) {
-        OrgRecord org = ctx->org_known ? ctx->org_record : OrgRecord{};
-        reason = decide_org(ctx->purpose, org);
-        if (reason != Reason::allowed) return deny(r, ctx, reason);
-    }
+    // Purpose tokens ignore the org (it was not looked up: the record stays "not found").
+    reason = decide_org(ctx->claims.purpose, ctx->org);
+    if (reason != Reason::allowed) return deny(r, ctx, reason);
     return route(r, ctx, lcf);
 }
 
@@ -114,7 +99,8 @@ void on_leave(void *data) noexcept {
     if (ctx->stage != Stage::pending) return;
     lookup_detach(ctx);
     ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                  "asset_gate: the client left before Redis answered for asset %uL", ctx->id);
+                  "asset_gate: the client left before Redis answered for asset %uL",
+                  ctx->claims.id);
     (void)refuse(ctx->request, ctx, Reason::redis_error, NGX_HTTP_CLIENT_CLOSED_REQUEST);
 }
 
@@ -123,7 +109,6 @@ ngx_int_t look_up(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     if (lookup_start(r, ctx, lcf) != NGX_AGAIN) return decide(r, ctx, lcf);
     if (ctx->stage != Stage::pending) {
         ctx->stage = Stage::pending;
-        ctx->lookup_started = ngx_current_msec;
         r->read_event_handler = ngx_http_test_reading;  // notice a client that leaves
     }
     if (!ctx->leave_hook) {
@@ -145,17 +130,17 @@ ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
     if (target_of == 0) {
         // URI targets are found by their URI: only an internal redirect can reach one.
         if (!r->internal) return NGX_DECLINED;
-        auto *mcf = static_cast<MainConf *>(
-            ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
+        auto *mcf =
+            static_cast<MainConf *>(ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
         if (!mcf->uri_targets) return NGX_DECLINED;
         ctx = get_ctx(r);
         if (ctx == nullptr || ctx->gate == nullptr) return NGX_DECLINED;
         const LocConf *g = ctx->gate;
         std::string_view uri = view(r->uri);
-        if (!g->content_inline && is_uri_target(g->content) && uri == view(g->content)) {
+        if (!g->content_inline && is_uri_target(g->content) && uri == view(g->content.to)) {
             target_of |= 1u << static_cast<unsigned>(Surface::content);
         }
-        if (is_uri_target(g->render) && uri == view(g->render)) {
+        if (is_uri_target(g->render) && uri == view(g->render.to)) {
             target_of |= 1u << static_cast<unsigned>(Surface::render);
         }
         if (target_of == 0) return NGX_DECLINED;
@@ -165,13 +150,76 @@ ngx_int_t guard_target(ngx_http_request_t *r, LocConf *lcf) noexcept {
     // A request no gate decided passes: a target may also be the application's own fallback
     // (try_files ... @app), and no record variable is filled for such a request.
     if (ctx == nullptr || !ctx->reason_set) return NGX_DECLINED;
-    if (allowed(ctx) && (target_of & (1u << static_cast<unsigned>(ctx->surface)))) {
+    if (allowed(ctx) && (target_of & (1u << static_cast<unsigned>(ctx->path.surface)))) {
         return NGX_DECLINED;
     }
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "asset_gate: refused \"%V\": a gate's target serves only what the gate allowed",
                   &r->uri);
     return NGX_HTTP_NOT_FOUND;
+}
+
+// A request back in the access phase: waiting, woken, or decided before. NGX_DECLINED: decide
+// it (afresh).
+ngx_int_t resume(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
+    switch (ctx->stage) {
+        case Stage::pending:
+            return NGX_AGAIN;
+        case Stage::resolved:
+            r->read_event_handler = ngx_http_block_reading;
+            return look_up(r, ctx, lcf);
+        case Stage::done:
+            // A refusal stands wherever the request is sent next (error_page back here).
+            if (!allowed(ctx)) return ctx->rc;
+            // Back in a gate after an allowed decision (X-Accel-Redirect, error_page,
+            // try_files' fallback, a rewrite): what it asks now is decided afresh.
+            *ctx = Ctx{};
+            ctx->request = r;
+            return NGX_DECLINED;
+        case Stage::start:
+            break;
+    }
+    return NGX_DECLINED;
+}
+
+// Steps 3-4: exactly one token, names compared decoded as the application compares them; then
+// its signature and claims (the worker's cache of verified tokens first). `*no_memory`: the
+// request pool is exhausted (a 500, not a refusal).
+Reason check_token(ngx_http_request_t *r, Ctx *ctx, const LocConf *lcf, bool *no_memory) noexcept {
+    QueryArgs q = scan_query(view(r->args));
+    if (q.tokens == 0) return Reason::no_token;
+    if (q.tokens > 1) return Reason::duplicate_token;
+    std::string_view token = q.token;
+    if (token.size() > kMaxTokenSize * 3) return Reason::bad_token;
+    if (token.find('%') != std::string_view::npos) {
+        auto *dst = static_cast<char *>(ngx_pnalloc(r->pool, token.size()));
+        if (dst == nullptr) {
+            *no_memory = true;
+            return Reason::bad_token;
+        }
+        token = std::string_view(dst, percent_decode(token, dst));
+    }
+    ctx->download = q.download;
+
+    VerifyOptions opts;
+    opts.audience = view(lcf->token.audience);
+    opts.leeway = lcf->token.leeway;
+    opts.now = ngx_time();
+    VerifiedTokenCache *seen = verified_tokens();
+    if (seen == nullptr || !seen->find(lcf, token, opts.now, opts.leeway, &ctx->claims)) {
+        Verified v = verify_token(token, *lcf->token.keys, opts);
+        if (v.reason != Reason::allowed) return v.reason;
+        if (seen != nullptr) seen->insert(lcf, token, v.claims);
+        ctx->claims = v.claims;
+    }
+    ctx->verified = true;
+    return Reason::allowed;
+}
+
+// Whether the location has somewhere to send an allowed request of this surface.
+bool serves(const LocConf *lcf, Surface surface) noexcept {
+    if (surface == Surface::render) return lcf->render.to.len != 0;
+    return lcf->content.to.len != 0 || lcf->content_inline || lcf->s3.redirect;
 }
 
 }  // namespace
@@ -227,26 +275,10 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     if (!lcf->enable) return NGX_DECLINED;  // targets: rewrite_guard
 
     Ctx *ctx = get_ctx(r);
-    if (ctx != nullptr) {
-        switch (ctx->stage) {
-            case Stage::pending:
-                return NGX_AGAIN;
-            case Stage::resolved:
-                r->read_event_handler = ngx_http_block_reading;
-                return look_up(r, ctx, lcf);
-            case Stage::done:
-                // A refusal stands wherever the request is sent next (error_page back here).
-                if (!allowed(ctx)) return ctx->rc;
-                // Back in a gate after an allowed decision (X-Accel-Redirect, error_page,
-                // try_files' fallback, a rewrite): what it asks now is decided afresh.
-                *ctx = Ctx{};
-                ctx->request = r;
-                break;
-            case Stage::start:
-                break;
-        }
-    } else if ((ctx = create_ctx(r)) == nullptr) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx == nullptr) {
+        if ((ctx = create_ctx(r)) == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    } else if (ngx_int_t rc = resume(r, ctx, lcf); rc != NGX_DECLINED) {
+        return rc;
     }
     ctx->gate = lcf;
 
@@ -260,51 +292,22 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     }
 
     // 2. surface, before any cryptography
-    PathInfo path = classify_path(view(r->uri), view(lcf->base));
-    ctx->surface = path.surface;
+    ctx->path = classify_path(view(r->uri), view(lcf->base));
     ctx->classified = true;
-    if (path.surface == Surface::malformed) return deny(r, ctx, Reason::malformed_path);
-    ctx->name = ngx_view(path.name);
-    ctx->ext = ngx_view(path.ext);
+    if (ctx->path.surface == Surface::malformed) return deny(r, ctx, Reason::malformed_path);
 
-    // 3. exactly one token, names compared decoded as the application compares them
-    QueryArgs q = scan_query(view(r->args));
-    if (q.tokens == 0) return deny(r, ctx, Reason::no_token);
-    if (q.tokens > 1) return deny(r, ctx, Reason::duplicate_token);
-    std::string_view token = q.token;
-    if (token.size() > kMaxTokenSize * 3) return deny(r, ctx, Reason::bad_token);
-    if (token.find('%') != std::string_view::npos) {
-        auto *dst = static_cast<char *>(ngx_pnalloc(r->pool, token.size()));
-        if (dst == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        token = std::string_view(dst, percent_decode(token, dst));
-    }
-    ctx->download = q.download;
-
-    // 4. signature and claims
-    VerifyOptions opts;
-    opts.audience = view(lcf->audience);
-    opts.leeway = lcf->leeway;
-    opts.now = ngx_time();
-    Verified v;
-    VerifiedTokenCache *seen = verified_tokens();
-    if (seen != nullptr && seen->find(lcf, token, opts.now, opts.leeway, &v.claims)) {
-        v.reason = Reason::allowed;
-    } else {
-        v = verify_token(token, *lcf->keys, opts);
-        if (v.reason != Reason::allowed) return deny(r, ctx, v.reason);
-        if (seen != nullptr) seen->insert(lcf, token, v.claims);
-    }
-    ctx->verified = true;
-    ctx->id = v.claims.id;
-    ctx->purpose = v.claims.purpose;
+    // 3-4. exactly one token, then its signature and claims
+    bool no_memory = false;
+    Reason reason = check_token(r, ctx, lcf, &no_memory);
+    if (no_memory) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (reason != Reason::allowed) return deny(r, ctx, reason);
 
     // 5. purpose x surface, and whether this location serves the surface at all
-    Reason reason = decide_purpose(ctx->purpose, ctx->surface);
+    reason = decide_purpose(ctx->claims.purpose, ctx->path.surface);
+    if (reason == Reason::allowed && !serves(lcf, ctx->path.surface)) {
+        reason = Reason::purpose_surface;
+    }
     if (reason != Reason::allowed) return deny(r, ctx, reason);
-    bool served = ctx->surface == Surface::render
-                      ? lcf->render.len != 0
-                      : (lcf->content.len != 0 || lcf->content_inline || lcf->s3_redirect);
-    if (!served) return deny(r, ctx, Reason::purpose_surface);
 
     // 6-9. records, asset checks, org gate, route
     return look_up(r, ctx, lcf);

@@ -31,7 +31,7 @@ struct Entry {
     std::uint32_t value_len;
     std::uint16_t key_len;
     std::uint8_t kind;  // CacheHit
-    u_char data[1];  // key, then value
+    u_char data[1];     // key, then value
 };
 
 Entry *entry_of(ngx_rbtree_node_t *node) noexcept {
@@ -139,6 +139,16 @@ ngx_int_t init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept {
 }
 
 }  // namespace
+
+void cache_init_conf(CacheConf *conf) noexcept {
+    conf->valid = NGX_CONF_UNSET_MSEC;
+    conf->negative = NGX_CONF_UNSET_MSEC;
+}
+
+void cache_merge_conf(CacheConf *conf, const CacheConf *prev) noexcept {
+    ngx_conf_merge_msec_value(conf->valid, prev->valid, 5000);
+    ngx_conf_merge_msec_value(conf->negative, prev->negative, 2000);
+}
 
 char *cache_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_shm_zone_t **zone) noexcept {
     u_char *colon = static_cast<u_char *>(ngx_strlchr(value->data, value->data + value->len, ':'));

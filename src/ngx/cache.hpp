@@ -10,6 +10,15 @@ namespace asset_gate {
 // entries live for asset_gate_cache_negative.
 enum class CacheHit { miss, positive, negative, bad };
 
+// How long a location's lookups stay cached (asset_gate_cache_valid, asset_gate_cache_negative).
+struct CacheConf {
+    ngx_msec_t valid;     // a record
+    ngx_msec_t negative;  // no record, or a bad one
+};
+
+void cache_init_conf(CacheConf *conf) noexcept;
+void cache_merge_conf(CacheConf *conf, const CacheConf *prev) noexcept;
+
 // Declares the zone (the directive's handler calls this).
 char *cache_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_shm_zone_t **zone) noexcept;
 

@@ -5,7 +5,6 @@
 #include <initializer_list>
 
 #include "core/disposition.hpp"
-#include "ngx/s3.hpp"
 
 namespace asset_gate {
 
@@ -37,13 +36,29 @@ std::string_view disposition(ngx_pool_t *pool, std::string_view name) noexcept {
     return {out, content_disposition(name, out)};
 }
 
+// Allowed content: the record's type, the gate's caching, no sniffing, and the download name.
+bool content_headers(ngx_http_request_t *r, const Ctx *ctx) noexcept {
+    r->headers_out.content_type = ngx_view(ctx->asset.format);
+    r->headers_out.content_type_len = ctx->asset.format.size();
+    r->headers_out.content_type_lowcase = nullptr;
+    r->headers_out.charset.len = 0;
+    r->headers_out.expires = nullptr;
+    if (push_header(r, "Cache-Control", view(ctx->gate->cache_control)) == nullptr ||
+        push_header(r, "X-Content-Type-Options", "nosniff") == nullptr) {
+        return false;
+    }
+    if (!ctx->download) return true;
+    std::string_view value = disposition(r->pool, download_name(ctx));
+    return !value.empty() && push_header(r, "Content-Disposition", value) != nullptr;
+}
+
 ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     if (r != r->main) return g_next_header_filter(r);
     Ctx *ctx = get_ctx(r);
     if (ctx == nullptr) return g_next_header_filter(r);
 
     // Proxied with $asset_gate_s3_* (signed, or refused: even where the gate never ran).
-    if ((ctx->s3_signed || ctx->s3_refused) && r->upstream != nullptr) {
+    if (ctx->s3 != nullptr) {
         ngx_int_t rc = s3_filter_response(r, ctx);
         if (rc != NGX_DECLINED) return rc;
     }
@@ -60,24 +75,8 @@ ngx_int_t header_filter(ngx_http_request_t *r) noexcept {
     } else {
         drop(r, {"Referrer-Policy"});
     }
-    push_header(r, "Referrer-Policy", "no-referrer");
-
-    if (content) {
-        r->headers_out.content_type = ctx->format;
-        r->headers_out.content_type_len = ctx->format.len;
-        r->headers_out.content_type_lowcase = nullptr;
-        r->headers_out.charset.len = 0;
-
-        r->headers_out.expires = nullptr;
-        push_header(r, "Cache-Control", view(ctx->cache_control));
-        push_header(r, "X-Content-Type-Options", "nosniff");
-        if (ctx->download) {
-            std::string_view name = ctx->filename.len ? view(ctx->filename) : view(ctx->name);
-            std::string_view value = disposition(r->pool, name);
-            if (value.empty()) return NGX_ERROR;
-            push_header(r, "Content-Disposition", value);
-        }
-    }
+    if (push_header(r, "Referrer-Policy", "no-referrer") == nullptr) return NGX_ERROR;
+    if (content && !content_headers(r, ctx)) return NGX_ERROR;
     return g_next_header_filter(r);
 }
 

@@ -54,25 +54,24 @@ struct Found {
     CacheHit kind = CacheHit::miss;
 };
 
-// What the asset record says, whichever way it was found.
-void set_asset_state(Ctx *ctx, const AssetRecord &a) noexcept {
-    ctx->asset_known = true;
-    ctx->asset_found = a.found;
-    ctx->asset_bad = a.bad;
-    ctx->expires_at = a.expires_at;
+// The record's strings into `pool` (they pointed into a reply that is about to be freed).
+bool copy_to_pool(ngx_pool_t *pool, AssetRecord *a) noexcept {
+    for (auto text : kAssetTexts) {
+        ngx_str_t copy;
+        if (!pool_copy(pool, a->*text, &copy)) return false;
+        a->*text = view(copy);
+    }
+    return true;
 }
 
-// Asset fields into the request pool.
-bool fill_asset(Ctx *ctx, ngx_pool_t *pool, const AssetRecord &a) noexcept {
-    set_asset_state(ctx, a);
-    return pool_copy(pool, a.org, &ctx->org) && pool_copy(pool, a.format, &ctx->format) &&
-           pool_copy(pool, a.location, &ctx->location) &&
-           pool_copy(pool, a.filename, &ctx->filename);
+void fill_asset(Ctx *ctx, const AssetRecord &a) noexcept {
+    ctx->asset_known = true;
+    ctx->asset = a;
 }
 
 void fill_org(Ctx *ctx, const OrgRecord &org) noexcept {
     ctx->org_known = true;
-    ctx->org_record = org;
+    ctx->org = org;
 }
 
 void unlink(Lookup *lk) noexcept {
@@ -94,7 +93,8 @@ void answer(Lookup *lk, const Found *found) noexcept {
         if (found == nullptr) {
             ctx->redis_failed = true;
         } else if (lk->kind == LookupKind::asset) {
-            if (!fill_asset(ctx, ctx->request->pool, found->asset)) ctx->redis_failed = true;
+            fill_asset(ctx, found->asset);
+            if (!copy_to_pool(ctx->request->pool, &ctx->asset)) ctx->redis_failed = true;
         } else {
             fill_org(ctx, found->org);
         }
@@ -168,30 +168,31 @@ void log_bad_reply(const Lookup *lk, const redisReply *reply) noexcept {
     }
 }
 
-void on_reply(redisAsyncContext *, void *r, void *privdata) noexcept {
+// A reply (or its failure: null) that answers the lookup's waiters, unless its deadline did.
+void settle(Lookup *lk, const redisReply *reply) {
+    lk->client->note_reply();
+    Found found;
+    if (reply != nullptr && parse_reply(lk->kind, reply, &found)) {
+        stats_redis_latency(monotonic_us() - lk->sent_us);
+        lk->client->mark_healthy();
+        // A reply past its deadline still fills the cache for the next request.
+        store(lk, found);
+        if (!lk->answered) answer(lk, &found);
+        return;
+    }
+    if (reply != nullptr) {
+        log_bad_reply(lk, reply);  // errors are never cached
+    } else if (lk->answered) {
+        return;  // the connection broke after the deadline answered: counted then
+    }
+    stats_redis(RedisEvent::error);
+    if (!lk->answered) answer(lk, nullptr);
+}
+
+void on_reply(redisAsyncContext *, void *reply, void *privdata) noexcept {
     auto *lk = static_cast<Lookup *>(privdata);
-    auto *reply = static_cast<redisReply *>(r);
     try {
-        lk->client->note_reply();
-        if (reply == nullptr) {  // the connection broke or was reset
-            if (!lk->answered) {
-                stats_redis(RedisEvent::error);
-                answer(lk, nullptr);
-            }
-        } else {
-            Found found;
-            if (parse_reply(lk->kind, reply, &found)) {
-                stats_redis_latency(monotonic_us() - lk->sent_us);
-                lk->client->mark_healthy();
-                // A reply past its deadline still fills the cache for the next request.
-                store(lk, found);
-                if (!lk->answered) answer(lk, &found);
-            } else {
-                stats_redis(RedisEvent::error);
-                log_bad_reply(lk, reply);
-                if (!lk->answered) answer(lk, nullptr);  // errors are never cached
-            }
-        }
+        settle(lk, static_cast<const redisReply *>(reply));
     } catch (...) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "asset_gate: lookup failed: out of memory");
         if (!lk->answered) answer(lk, nullptr);
@@ -212,7 +213,8 @@ void on_deadline(ngx_event_t *ev) noexcept {
     lk->client->command_timed_out();
 }
 
-// Decodes a cached record into ctx; false for a miss.
+// Decodes a cached record into ctx (its strings view the value's copy in the request pool);
+// false for a miss.
 bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *r, Ctx *ctx,
                 LookupKind kind) noexcept {
     ngx_str_t value;
@@ -221,19 +223,12 @@ bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *
     if (kind == LookupKind::org) {
         OrgRecord org;
         if (hit == CacheHit::positive && !decode_org(view(value), &org)) return false;
-        if (hit == CacheHit::bad) org = bad_org();
-        fill_org(ctx, org);
+        fill_org(ctx, hit == CacheHit::bad ? bad_org() : org);
         return true;
     }
     AssetRecord a;
     if (hit == CacheHit::positive && !decode_asset(view(value), &a)) return false;
-    if (hit == CacheHit::bad) a = bad_asset();
-    set_asset_state(ctx, a);
-    // Views into the value's pool copy: no second copy.
-    ctx->org = ngx_view(a.org);
-    ctx->format = ngx_view(a.format);
-    ctx->location = ngx_view(a.location);
-    ctx->filename = ngx_view(a.filename);
+    fill_asset(ctx, hit == CacheHit::bad ? bad_asset() : a);
     return true;
 }
 
@@ -272,12 +267,12 @@ std::string_view join(ngx_pool_t *pool, std::string_view a, std::string_view b,
 // Sends HGETALL for one record, or joins the pending one. NGX_AGAIN: ctx waits.
 ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_prefix,
                std::string_view name, std::string_view cache_key) {
-    RedisClient *client = redis_client(lcf->endpoint);
+    RedisClient *client = redis_client(lcf->redis.endpoint);
     if (client == nullptr || !client->usable()) {
         ctx->redis_failed = true;
         return NGX_OK;
     }
-    std::string redis_key(view(lcf->redis_prefix));
+    std::string redis_key(view(lcf->redis.prefix));
     redis_key.append(kind_prefix).append(name);
     Lookup *lk = find_pending(client, redis_key);
     if (lk == nullptr) {
@@ -288,8 +283,8 @@ ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_pr
         lk->redis_key = std::move(redis_key);
         lk->cache_key.assign(cache_key);
         lk->cache = main_conf()->cache_zone;
-        lk->ttl_valid = lcf->cache_valid;
-        lk->ttl_negative = lcf->cache_negative;
+        lk->ttl_valid = lcf->cache.valid;
+        lk->ttl_negative = lcf->cache.negative;
         const char *argv[] = {"HGETALL", lk->redis_key.c_str()};
         size_t lens[] = {7, lk->redis_key.size()};
         if (!client->command(2, argv, lens, on_reply, lk)) {
@@ -308,7 +303,7 @@ ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_pr
         // Not cancelable: a worker that is shutting down waits for its pending lookups (at
         // most the deadline) instead of dropping their requests.
         lk->timer.cancelable = 0;
-        ngx_add_timer(&lk->timer, lcf->endpoint->timeout);
+        ngx_add_timer(&lk->timer, lcf->redis.endpoint->timeout);
     }
     ngx_queue_insert_tail(&lk->waiters, &ctx->waiter);
     ctx->lookup = lk;
@@ -320,11 +315,11 @@ ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_pr
 ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept try {
     if (ctx->redis_failed) return NGX_OK;  // Redis already failed this request: decide now
     ngx_shm_zone_t *cache = main_conf()->cache_zone;
-    std::string_view cache_prefix = view(lcf->cache_prefix);
+    std::string_view cache_prefix = view(lcf->redis.cache_prefix);
 
     if (!ctx->asset_known) {
         char idbuf[NGX_INT64_LEN];
-        std::string_view id = decimal(ctx->id, idbuf);
+        std::string_view id = decimal(ctx->claims.id, idbuf);
         std::string_view key = join(r->pool, cache_prefix, kAssetKey, id);
         if (key.empty()) {
             ctx->redis_failed = true;
@@ -335,8 +330,10 @@ ngx_int_t lookup_start(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept t
         }
     }
     // Only a public token needs the org, and only of an asset that exists.
-    if (ctx->purpose != Purpose::public_ || !ctx->asset_found || ctx->org_known) return NGX_OK;
-    std::string_view org = view(ctx->org);
+    if (ctx->claims.purpose != Purpose::public_ || !ctx->asset.found || ctx->org_known) {
+        return NGX_OK;
+    }
+    std::string_view org = ctx->asset.org;
     std::string_view key = join(r->pool, cache_prefix, kOrgKey, org);
     if (key.empty()) {
         ctx->redis_failed = true;

@@ -30,15 +30,42 @@ inline bool pool_copy(ngx_pool_t *pool, std::string_view s, ngx_str_t *out) noex
     return true;
 }
 
-// Adds a response header (the list nginx writes out).
-inline bool push_header(ngx_http_request_t *r, std::string_view name,
-                        std::string_view value) noexcept {
+// A C string as nginx's string (for tables built at configuration time).
+inline ngx_str_t ngx_str(const char *s) noexcept {
+    return {ngx_strlen(s), reinterpret_cast<u_char *>(const_cast<char *>(s))};
+}
+
+// What a directive handler or merge returns on failure (NGX_CONF_ERROR is a cast macro).
+inline char *conf_error() noexcept {
+    return static_cast<char *>(NGX_CONF_ERROR);
+}
+
+// Where a directive was written, for errors found after parsing (at merge or postconfiguration).
+struct ConfSite {
+    ngx_str_t file;
+    ngx_uint_t line;
+};
+
+inline ConfSite conf_site(const ngx_conf_t *cf) noexcept {
+    return {cf->conf_file->file.name, cf->conf_file->line};
+}
+
+// An error found after parsing, reported at the directive that caused it.
+inline char *site_error(ngx_conf_t *cf, const ConfSite &site, const char *what) noexcept {
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "asset_gate: %s in %V:%ui", what, &site.file,
+                  site.line);
+    return conf_error();
+}
+
+// Adds a response header (the list nginx writes out); null when out of memory.
+inline ngx_table_elt_t *push_header(ngx_http_request_t *r, std::string_view name,
+                                    std::string_view value) noexcept {
     auto *h = static_cast<ngx_table_elt_t *>(ngx_list_push(&r->headers_out.headers));
-    if (h == nullptr) return false;
+    if (h == nullptr) return nullptr;
     h->hash = 1;
     h->key = ngx_view(name);
     h->value = ngx_view(value);
-    return true;
+    return h;
 }
 
 }  // namespace asset_gate

@@ -425,7 +425,8 @@ void RedisClient::note_reply() noexcept {
 void RedisClient::command_timed_out() noexcept {
     if (!timeout_reported_) {
         timeout_reported_ = true;
-        ngx_log_error(NGX_LOG_WARN, log_, 0, "asset_gate: redis %V (%s): a command timed out after %M ms",
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "asset_gate: redis %V (%s): a command timed out after %M ms",
                       &rt_->endpoint->name, target_.c_str(), rt_->endpoint->timeout);
     }
     ngx_msec_t limit = ngx_max(2 * rt_->endpoint->timeout, kStallMin);

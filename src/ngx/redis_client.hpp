@@ -90,9 +90,9 @@ class RedisClient {
     bool stopping_ = false;
     bool reported_down_ = false;
     ngx_msec_t backoff_ = 0;
-    ngx_uint_t outstanding_ = 0;     // commands sent and not yet answered
-    ngx_msec_t waiting_since_ = 0;   // since then no reply came while some were outstanding
-    int setup_pending_ = 0;          // AUTH / SELECT replies still to come
+    ngx_uint_t outstanding_ = 0;    // commands sent and not yet answered
+    ngx_msec_t waiting_since_ = 0;  // since then no reply came while some were outstanding
+    int setup_pending_ = 0;         // AUTH / SELECT replies still to come
     bool timeout_reported_ = false;
     ngx_event_t reconnect_ev_;
     ngx_event_t connect_ev_;

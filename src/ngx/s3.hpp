@@ -1,30 +1,48 @@
-// Content from S3: directives, the signed-request variables of proxy mode, and the presigned
-// redirect.
+// Content from S3: its settings and directives, the signed-request variables of proxy mode, and
+// the presigned redirect.
 #pragma once
 
-#include "ngx/module.hpp"
+#include "ngx/ngx.hpp"
+
+#include "core/s3_credentials.hpp"
+#include "core/sigv4.hpp"
 
 namespace asset_gate {
 
-// Directive handlers (the table is in module.cpp).
+struct Ctx;
+struct LocConf;
+struct MainConf;
+
+// Where objects live, and how allowed content reaches them (asset_gate_s3_*).
+struct S3Conf {
+    ngx_str_t endpoint;  // as written
+    ngx_str_t scheme;    // "http" or "https"
+    ngx_str_t host;      // host[:port], lower case
+    ngx_str_t bucket;
+    ngx_str_t region;
+    ngx_uint_t addressing;       // S3Addressing
+    S3Credentials *credentials;  // config-lifetime, destroyed by a pool cleanup
+    time_t presign_expires;
+    ngx_flag_t redirect;
+};
+
+// The values of asset_gate_s3_addressing.
+extern ngx_conf_enum_t s3_addressing_values[];
+
+// Directive handlers (the table is in module.cpp); `conf` is the S3Conf at cmd->offset.
 char *s3_set_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
-char *s3_set_addressing(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 char *s3_set_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 
-void s3_init_loc_conf(LocConf *conf) noexcept;
-char *s3_merge_loc_conf(ngx_conf_t *cf, LocConf *prev, LocConf *conf) noexcept;
-ngx_int_t s3_init_main_conf(ngx_conf_t *cf, MainConf *mcf) noexcept;
+void s3_init_conf(S3Conf *conf) noexcept;
+char *s3_merge_conf(ngx_conf_t *cf, S3Conf *conf, const S3Conf *prev) noexcept;
 
-// At merge, for each gate location: remembered with its server for s3_postconfiguration.
-char *s3_note_gate(ngx_conf_t *cf, LocConf *conf) noexcept;
+// A complete S3 configuration: endpoint, bucket and credentials.
+bool s3_configured(const S3Conf &conf) noexcept;
 
 // When $asset_gate_s3_* is used: fails (file and line of `asset_gate on`) for a gate whose
 // content location proxies and that nothing can sign for, and installs the precontent handler
 // that keeps the client's x-amz-* request headers from the store.
-ngx_int_t s3_postconfiguration(ngx_conf_t *cf) noexcept;
-
-// A complete S3 configuration: endpoint, bucket and credentials.
-bool s3_configured(const LocConf *conf) noexcept;
+ngx_int_t s3_postconfiguration(ngx_conf_t *cf, const MainConf *mcf) noexcept;
 
 // $asset_gate_s3_*.
 ngx_int_t s3_add_variables(ngx_conf_t *cf) noexcept;
@@ -37,6 +55,6 @@ ngx_int_t s3_add_variables(ngx_conf_t *cf) noexcept;
 ngx_int_t s3_filter_response(ngx_http_request_t *r, Ctx *ctx) noexcept;
 
 // Redirect mode: answers an allowed content request with a 302 to a presigned URL.
-ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept;
+ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, const LocConf *lcf) noexcept;
 
 }  // namespace asset_gate

@@ -54,11 +54,11 @@ void add(ngx_atomic_t *counter, ngx_atomic_int_t n = 1) noexcept {
 }
 
 int surface_index(const Ctx *ctx) noexcept {
-    return ctx->classified ? static_cast<int>(ctx->surface) : kSurfaces - 1;
+    return ctx->classified ? static_cast<int>(ctx->path.surface) : kSurfaces - 1;
 }
 
 int purpose_index(const Ctx *ctx) noexcept {
-    return ctx->verified ? static_cast<int>(ctx->purpose) : kPurposes - 1;
+    return ctx->verified ? static_cast<int>(ctx->claims.purpose) : kPurposes - 1;
 }
 
 std::string_view surface_label(int i) noexcept {

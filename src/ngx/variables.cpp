@@ -7,8 +7,6 @@ namespace asset_gate {
 
 namespace {
 
-enum Var : uintptr_t { id, purpose, surface, org, format, location, filename, reason };
-
 void set(ngx_http_variable_value_t *v, std::string_view s) noexcept {
     v->data = reinterpret_cast<u_char *>(const_cast<char *>(s.data()));
     v->len = s.size();
@@ -17,80 +15,78 @@ void set(ngx_http_variable_value_t *v, std::string_view s) noexcept {
     v->not_found = 0;
 }
 
-ngx_int_t get(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) noexcept {
-    Ctx *ctx = get_ctx(r->main);
+// The variable's Ctx, or null while there is nothing to say.
+const Ctx *ctx_of(ngx_http_request_t *r, ngx_http_variable_value_t *v) noexcept {
     v->not_found = 1;
-    if (ctx == nullptr) return NGX_OK;
-    // The record's fields reach a variable only when the gate allowed the request: a refused
-    // request must not carry a location that error_page or try_files could still serve.
-    bool asset = ctx->verified && ctx->asset_found && allowed(ctx);
-    switch (static_cast<Var>(data)) {
-        case id:
-            if (ctx->verified) {
-                auto *p = static_cast<u_char *>(ngx_pnalloc(r->pool, NGX_INT64_LEN));
-                if (p == nullptr) return NGX_ERROR;
-                size_t n = ngx_sprintf(p, "%uL", ctx->id) - p;
-                set(v, {reinterpret_cast<char *>(p), n});
-            }
-            break;
-        case purpose:
-            if (ctx->verified) set(v, purpose_name(ctx->purpose));
-            break;
-        case surface:
-            if (ctx->classified) set(v, surface_name(ctx->surface));
-            break;
-        case org:
-            if (asset) set(v, view(ctx->org));
-            break;
-        case format:
-            if (asset) set(v, view(ctx->format));
-            break;
-        case location:
-            if (asset) set(v, view(ctx->location));
-            break;
-        case filename:
-            if (asset) set(v, view(ctx->filename));
-            break;
-        case reason:
-            if (ctx->reason_set) set(v, reason_name(ctx->reason));
-            break;
+    return get_ctx(r->main);
+}
+
+ngx_int_t get_id(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t) noexcept {
+    const Ctx *ctx = ctx_of(r, v);
+    if (ctx == nullptr || !ctx->verified) return NGX_OK;
+    auto *p = static_cast<u_char *>(ngx_pnalloc(r->pool, NGX_INT64_LEN));
+    if (p == nullptr) return NGX_ERROR;
+    size_t n = ngx_sprintf(p, "%uL", ctx->claims.id) - p;
+    set(v, {reinterpret_cast<char *>(p), n});
+    return NGX_OK;
+}
+
+ngx_int_t get_purpose(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t) noexcept {
+    const Ctx *ctx = ctx_of(r, v);
+    if (ctx != nullptr && ctx->verified) set(v, purpose_name(ctx->claims.purpose));
+    return NGX_OK;
+}
+
+ngx_int_t get_surface(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t) noexcept {
+    const Ctx *ctx = ctx_of(r, v);
+    if (ctx != nullptr && ctx->classified) set(v, surface_name(ctx->path.surface));
+    return NGX_OK;
+}
+
+ngx_int_t get_reason(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t) noexcept {
+    const Ctx *ctx = ctx_of(r, v);
+    if (ctx != nullptr && ctx->reason_set) set(v, reason_name(ctx->reason));
+    return NGX_OK;
+}
+
+// One text field of the asset record; `data` is its index in kAssetTexts. The record's fields
+// reach a variable only when the gate allowed the request: a refused request must not carry a
+// location that error_page or try_files could still serve.
+ngx_int_t get_asset_text(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+                         uintptr_t data) noexcept {
+    const Ctx *ctx = ctx_of(r, v);
+    if (ctx != nullptr && ctx->verified && ctx->asset.found && allowed(ctx)) {
+        set(v, ctx->asset.*kAssetTexts[data]);
     }
     return NGX_OK;
 }
 
-ngx_int_t get_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
-                       uintptr_t data) noexcept {
-    return get(r, v, data);
-}
+// The record variable of each text field: $asset_gate_<field>, in kAssetTexts' order.
+constexpr const char *kAssetTextVariables[] = {"asset_gate_org", "asset_gate_format",
+                                               "asset_gate_location", "asset_gate_filename"};
+static_assert(sizeof(kAssetTextVariables) / sizeof(kAssetTextVariables[0]) ==
+                  sizeof(kAssetTexts) / sizeof(kAssetTexts[0]),
+              "a variable for each text field of the asset record");
 
-struct Def {
-    ngx_str_t name;
-    Var var;
-};
-
-ngx_str_t str(const char *s) noexcept {
-    return {ngx_strlen(s), reinterpret_cast<u_char *>(const_cast<char *>(s))};
+bool add(ngx_conf_t *cf, const char *name, ngx_http_get_variable_pt get, uintptr_t data) noexcept {
+    ngx_str_t n = ngx_str(name);
+    ngx_http_variable_t *var = ngx_http_add_variable(cf, &n, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == nullptr) return false;
+    var->get_handler = get;
+    var->data = data;
+    return true;
 }
 
 }  // namespace
 
 ngx_int_t add_variables(ngx_conf_t *cf) noexcept {
-    const Def defs[] = {
-        {str("asset_gate_id"), id},
-        {str("asset_gate_purpose"), purpose},
-        {str("asset_gate_surface"), surface},
-        {str("asset_gate_org"), org},
-        {str("asset_gate_format"), format},
-        {str("asset_gate_location"), location},
-        {str("asset_gate_filename"), filename},
-        {str("asset_gate_reason"), reason},
-    };
-    for (const Def &d : defs) {
-        ngx_str_t name = d.name;
-        ngx_http_variable_t *var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
-        if (var == nullptr) return NGX_ERROR;
-        var->get_handler = get_variable;
-        var->data = d.var;
+    if (!add(cf, "asset_gate_id", get_id, 0) || !add(cf, "asset_gate_purpose", get_purpose, 0) ||
+        !add(cf, "asset_gate_surface", get_surface, 0) ||
+        !add(cf, "asset_gate_reason", get_reason, 0)) {
+        return NGX_ERROR;
+    }
+    for (uintptr_t i = 0; i < sizeof(kAssetTextVariables) / sizeof(kAssetTextVariables[0]); i++) {
+        if (!add(cf, kAssetTextVariables[i], get_asset_text, i)) return NGX_ERROR;
     }
     return NGX_OK;
 }

@@ -267,6 +267,28 @@ def test_valid_redis_failure(conf, value):
     assert_ok(conf, config(conf, http=f"asset_gate_redis_failure {value};"))
 
 
+# Every directive that takes one of a few words names them when given another, and refuses
+# being written twice in one block.
+CHOICES = [
+    ("asset_gate_redis_failure", "expected 503 or 404"),
+    ("asset_gate_redis_read_from", "expected master or replica"),
+    ("asset_gate_s3_addressing", "expected path or virtual"),
+]
+
+
+@pytest.mark.parametrize("directive,expected", CHOICES)
+def test_choice_directive_names_its_values(conf, directive, expected):
+    text = config(conf, http=f"{directive} Master;  {MARK}")
+    assert_fails_at(conf, text, f'invalid value "Master", {expected}')
+
+
+@pytest.mark.parametrize("directive,expected", CHOICES)
+def test_choice_directive_twice_is_a_duplicate(conf, directive, expected):
+    first = expected.split()[1]
+    text = config(conf, http=f"{directive} {first};\n    {directive} {first};  {MARK}")
+    assert_fails_at(conf, text, "is duplicate")
+
+
 # -- targets ------------------------------------------------------------------------------
 
 
