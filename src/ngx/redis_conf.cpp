@@ -144,6 +144,15 @@ bool make_cache_prefix(ngx_conf_t *cf, RedisConf *conf) noexcept try {
     return false;
 }
 
+// How it is used: deadlines, keys, invalidation, replicas, and what a failure answers.
+void merge_use(RedisConf *conf, const RedisConf *prev) noexcept {
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, kDefaultTimeout);
+    ngx_conf_merge_str_value(conf->prefix, prev->prefix, "");
+    ngx_conf_merge_str_value(conf->channel, prev->channel, "");
+    ngx_conf_merge_uint_value(conf->read_from, prev->read_from, kReadFromMaster);
+    ngx_conf_merge_uint_value(conf->failure, prev->failure, NGX_HTTP_SERVICE_UNAVAILABLE);
+}
+
 }  // namespace
 
 char *redis_set_address(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
@@ -188,14 +197,11 @@ void redis_init_conf(RedisConf *conf) noexcept {
 }
 
 void redis_merge_conf(RedisConf *conf, const RedisConf *prev) noexcept {
+    // Which server, and as whom.
     ngx_conf_merge_ptr_value(conf->address, prev->address, nullptr);
     ngx_conf_merge_str_value(conf->password, prev->password, "");
     ngx_conf_merge_value(conf->db, prev->db, 0);
-    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, kDefaultTimeout);
-    ngx_conf_merge_str_value(conf->prefix, prev->prefix, "");
-    ngx_conf_merge_str_value(conf->channel, prev->channel, "");
-    ngx_conf_merge_uint_value(conf->read_from, prev->read_from, kReadFromMaster);
-    ngx_conf_merge_uint_value(conf->failure, prev->failure, NGX_HTTP_SERVICE_UNAVAILABLE);
+    merge_use(conf, prev);
 }
 
 char *redis_finish_gate(ngx_conf_t *cf, RedisConf *conf, ngx_array_t *endpoints,
