@@ -116,9 +116,7 @@ void on_invalidation(redisAsyncContext *ac, void *r, void *) noexcept {
     // First the lookups in flight: a reply read before the change must not be cached after
     // the eviction below, nor handed to requests that come after this message.
     lookup_invalidated(rt->data.get(), key);
-    ngx_shm_zone_t *zone = static_cast<MainConf *>(ngx_http_cycle_get_module_main_conf(
-                                                       ngx_cycle, ngx_http_asset_gate_module))
-                               ->cache_zone;
+    ngx_shm_zone_t *zone = rt->cache_zone;
     if (zone == nullptr) return;
     const RedisEndpoint *ep = rt->endpoint;
     try {
@@ -525,6 +523,7 @@ ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept try {
         g_runtimes[i] = rt;
         const RedisEndpoint *ep = eps[i];
         rt->endpoint = ep;
+        rt->cache_zone = mcf->cache_zone;
         rt->sentinel_next = static_cast<ngx_uint_t>(ngx_random());  // spread over the sentinels
         if (ep->unix_path.len) {
             rt->address.unix_path.assign(reinterpret_cast<const char *>(ep->unix_path.data),

@@ -114,6 +114,7 @@ struct RedisAddress {
 
 struct EndpointRuntime {
     const RedisEndpoint *endpoint;
+    ngx_shm_zone_t *cache_zone;  // the configuration's, where invalidations evict; or null
     RedisAddress address;
     RedisAddress master;  // as the sentinels last said (read_from replica falls back to it)
     ngx_uint_t sentinel_next = 0;  // the sentinel to ask next
