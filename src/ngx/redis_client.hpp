@@ -1,11 +1,10 @@
-// Redis connections of a worker, per configured endpoint: the one that answers lookups, the
-// one subscribed to the invalidation channel, and, for Sentinel endpoints, the one that asks
-// the sentinels where the master is and follows +switch-master. Each is a RedisConnection
-// (redis_connection.hpp) with its role.
+// Redis connections of a worker, per configured endpoint: the one that answers lookups (here),
+// the one subscribed to the invalidation channel (redis_invalidation.hpp), and, for Sentinel
+// endpoints, the one that follows the sentinels (redis_sentinel.hpp). Each is a
+// RedisConnection (redis_connection.hpp) with its role.
 #pragma once
 
 #include <memory>
-#include <string_view>
 
 #include "ngx/redis_connection.hpp"
 
@@ -31,45 +30,8 @@ class RedisClient final : public RedisConnection {
     ngx_queue_t inflight_;  // every lookup sent and not yet replied to, answered or not
 };
 
-// The connection subscribed to asset_gate_invalidation_channel: each message names a record
-// that leaves the shared cache at once.
-class InvalidationSubscriber final : public RedisConnection {
-  public:
-    InvalidationSubscriber(EndpointRuntime *rt, ngx_log_t *log) noexcept;
-
-  private:
-    bool address(RedisAddress *to) override;
-    void on_ready() noexcept override;
-
-    static void on_message(redisAsyncContext *ac, void *reply, void *) noexcept;
-    void invalidate(std::string_view key) noexcept;
-};
-
-// The connection to a sentinel (for a sentinel: address): it asks where the master is (and,
-// reading from replicas, which replica is healthy), then follows +switch-master.
-class SentinelWatcher final : public RedisConnection {
-  public:
-    SentinelWatcher(EndpointRuntime *rt, ngx_log_t *log) noexcept;
-
-    // The data connection failed: ask the sentinels again, at most once a second.
-    void ask_again() noexcept;
-
-  private:
-    bool address(RedisAddress *to) override;
-    void on_ready() noexcept override;
-    void on_unreachable() noexcept override { next_++; }  // try the next sentinel
-
-    static void on_master_address(redisAsyncContext *ac, void *reply, void *) noexcept;
-    static void on_replicas(redisAsyncContext *ac, void *reply, void *) noexcept;
-    static void on_switch_master(redisAsyncContext *ac, void *reply, void *) noexcept;
-    void master_named(const redisReply *reply);
-    void replicas_named(const redisReply *reply);
-    void master_switched(const redisReply *reply);
-
-    ngx_uint_t next_;       // the sentinel to ask next
-    ngx_msec_t asked_ = 0;  // when the sentinels were last asked
-    RedisAddress master_;   // as the sentinels last said (a replica reader falls back to it)
-};
+class InvalidationSubscriber;
+class SentinelWatcher;
 
 struct EndpointRuntime {
     EndpointRuntime(const RedisEndpoint *ep, ngx_shm_zone_t *cache_zone) noexcept;

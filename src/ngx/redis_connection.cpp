@@ -1,5 +1,5 @@
 // A worker's Redis connection: lifecycle, deadlines, backoff and the reader guard; its role
-// (redis_client.cpp) says where and what for.
+// (redis_client.cpp, redis_invalidation.cpp, redis_sentinel.cpp) says where and what for.
 // No DNS happens here: addresses are numeric, resolved when the configuration was read or
 // named by a sentinel.
 #include "ngx/redis_connection.hpp"
