@@ -5,7 +5,7 @@
 
 #include <cctype>
 
-#include "ngx/redis_client.hpp"
+#include "ngx/redis_endpoints.hpp"
 
 namespace asset_gate {
 
