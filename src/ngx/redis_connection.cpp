@@ -4,6 +4,7 @@
 // named by a sentinel.
 #include "ngx/redis_connection.hpp"
 
+#include <exception>
 #include <new>
 
 #include "ngx/redis_adapter.hpp"
@@ -76,6 +77,21 @@ std::string describe(const char *kind, const RedisAddress &to) {
 
 }  // namespace
 
+void redis_log_exception(ngx_log_t *log, const RedisEndpoint *ep, const char *what) noexcept {
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: out of memory", &ep->name,
+                      what);
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: %s", &ep->name, what,
+                      e.what());
+    } catch (...) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: unknown exception", &ep->name,
+                      what);
+    }
+}
+
 RedisConnection::RedisConnection(EndpointRuntime *rt, const RedisEndpoint *ep, const char *kind,
                                  ngx_log_t *log) noexcept
     : rt_(rt), ep_(ep), kind_(kind), log_(log) {
@@ -109,6 +125,7 @@ void RedisConnection::connect() noexcept {
         if (!address(&to)) return;  // nowhere yet: the sentinels will say
         target_ = describe(kind_, to);
     } catch (...) {
+        redis_log_exception(log_, ep_, "cannot connect");
         schedule_reconnect();
         return;
     }

@@ -35,6 +35,10 @@ inline std::string_view reply_text(const redisReply *r) noexcept {
                : std::string_view{};
 }
 
+// For the catch at a border nginx or hiredis calls: logs the exception being handled,
+// "asset_gate: redis NAME: WHAT: out of memory". Call it only from inside a catch block.
+void redis_log_exception(ngx_log_t *log, const RedisEndpoint *ep, const char *what) noexcept;
+
 class RedisConnection {
   public:
     RedisConnection(const RedisConnection &) = delete;

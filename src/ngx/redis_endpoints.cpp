@@ -2,6 +2,8 @@
 // subscriber when a channel is set, and the sentinel watcher for a sentinel: address.
 #include "ngx/redis_endpoints.hpp"
 
+#include <new>
+
 #include "ngx/redis_client.hpp"
 #include "ngx/redis_invalidation.hpp"
 #include "ngx/redis_sentinel.hpp"
@@ -49,12 +51,13 @@ EndpointRuntime::~EndpointRuntime() {
     if (data) data->shutdown();
 }
 
-void EndpointRuntime::follow(const RedisAddress &to, const char *why) noexcept {
+void EndpointRuntime::follow(const RedisAddress &to, const char *why) {
     bool changed = !(to == address);
     if (changed) {
+        RedisAddress next = to;  // the only step that may throw, before anything changes
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0, "asset_gate: redis %V: using %s:%d (%s)",
-                      &endpoint->name, to.host.c_str(), to.port, why);
-        address = to;
+                      &endpoint->name, next.host.c_str(), next.port, why);
+        address = std::move(next);
     }
     for (RedisConnection *c : {static_cast<RedisConnection *>(data.get()),
                                static_cast<RedisConnection *>(subscriber.get())}) {
@@ -72,19 +75,27 @@ RedisClient *redis_client(const RedisEndpoint *endpoint) noexcept {
     return g_runtimes[endpoint->index]->data.get();
 }
 
-ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept try {
+ngx_int_t redis_clients_init(ngx_cycle_t *cycle, MainConf *mcf) noexcept {
     ngx_uint_t n = mcf->endpoints.nelts;
     if (n == 0) return NGX_OK;
-    g_runtimes = new EndpointRuntime *[n]();
+    g_runtimes = new (std::nothrow) EndpointRuntime *[n]();
+    if (g_runtimes == nullptr) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0, "asset_gate: redis: out of memory");
+        return NGX_ERROR;
+    }
     g_nruntimes = n;
     auto **eps = static_cast<RedisEndpoint **>(mcf->endpoints.elts);
     for (ngx_uint_t i = 0; i < n; i++) {
-        g_runtimes[i] = make_runtime(eps[i], mcf->cache_zone, cycle->log).release();
+        try {
+            g_runtimes[i] = make_runtime(eps[i], mcf->cache_zone, cycle->log).release();
+        } catch (...) {
+            redis_log_exception(cycle->log, eps[i], "cannot start");
+            redis_clients_exit();
+            return NGX_ERROR;
+        }
         start(g_runtimes[i]);
     }
     return NGX_OK;
-} catch (...) {
-    return NGX_ERROR;
 }
 
 void redis_clients_exit() noexcept {

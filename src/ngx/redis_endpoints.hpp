@@ -27,8 +27,9 @@ struct EndpointRuntime {
     std::unique_ptr<InvalidationSubscriber> subscriber;  // with an invalidation channel
     std::unique_ptr<SentinelWatcher> sentinel;           // with a sentinel: address
 
-    // The sentinels named a (possibly new) address: data and subscriber follow it.
-    void follow(const RedisAddress &to, const char *why) noexcept;
+    // The sentinels named a (possibly new) address: data and subscriber follow it. May throw
+    // (it copies the address), and then nothing has changed.
+    void follow(const RedisAddress &to, const char *why);
 
     // The data connection failed: the sentinels may know better (at most once a second).
     void ask_sentinels_again() noexcept;

@@ -61,7 +61,7 @@ void InvalidationSubscriber::invalidate(std::string_view key) noexcept {
                            cache_key.c_str());
         }
     } catch (...) {
-        ngx_log_error(NGX_LOG_ERR, log(), 0, "asset_gate: invalidation failed: out of memory");
+        redis_log_exception(log(), ep, "invalidation failed");
     }
 }
 

@@ -90,19 +90,40 @@ void SentinelWatcher::on_ready() noexcept {
     asked_ = ngx_current_msec;
 }
 
+// The borders hiredis calls: what throws inside (copying an address) is logged, and the
+// sentinel is asked again on a fresh connection rather than left half followed.
+
 void SentinelWatcher::on_master_address(redisAsyncContext *ac, void *reply, void *) noexcept {
     if (reply == nullptr) return;
-    static_cast<SentinelWatcher *>(of(ac))->master_named(static_cast<const redisReply *>(reply));
+    auto *self = static_cast<SentinelWatcher *>(of(ac));
+    try {
+        self->master_named(static_cast<const redisReply *>(reply));
+    } catch (...) {
+        redis_log_exception(self->log(), self->endpoint(), "the sentinel's master address");
+        self->reset("cannot follow its answer");
+    }
 }
 
 void SentinelWatcher::on_replicas(redisAsyncContext *ac, void *reply, void *) noexcept {
     if (reply == nullptr) return;
-    static_cast<SentinelWatcher *>(of(ac))->replicas_named(static_cast<const redisReply *>(reply));
+    auto *self = static_cast<SentinelWatcher *>(of(ac));
+    try {
+        self->replicas_named(static_cast<const redisReply *>(reply));
+    } catch (...) {
+        redis_log_exception(self->log(), self->endpoint(), "the sentinel's replicas");
+        self->reset("cannot follow its answer");
+    }
 }
 
 void SentinelWatcher::on_switch_master(redisAsyncContext *ac, void *reply, void *) noexcept {
     if (reply == nullptr) return;
-    static_cast<SentinelWatcher *>(of(ac))->master_switched(static_cast<const redisReply *>(reply));
+    auto *self = static_cast<SentinelWatcher *>(of(ac));
+    try {
+        self->master_switched(static_cast<const redisReply *>(reply));
+    } catch (...) {
+        redis_log_exception(self->log(), self->endpoint(), "the switch of master");
+        self->reset("cannot follow its answer");
+    }
 }
 
 // SENTINEL get-master-addr-by-name: [ip, port].

@@ -21,6 +21,7 @@ class SentinelWatcher final : public RedisConnection {
     static void on_master_address(redisAsyncContext *ac, void *reply, void *) noexcept;
     static void on_replicas(redisAsyncContext *ac, void *reply, void *) noexcept;
     static void on_switch_master(redisAsyncContext *ac, void *reply, void *) noexcept;
+    // What the callbacks do; may throw (they copy addresses), the callbacks catch.
     void master_named(const redisReply *reply);
     void replicas_named(const redisReply *reply);
     void master_switched(const redisReply *reply);
