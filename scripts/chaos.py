@@ -56,8 +56,8 @@ INSTANCES = ("A", "B")
 WORKERS = 2
 SUBSCRIBERS = len(INSTANCES) * WORKERS  # one subscriber connection per worker
 
-# The gate's settings in this run, and the constants of src/ngx/redis_client.cpp that bound
-# its recovery.
+# The gate's settings in this run, and the constants of src/ngx/redis_connection.cpp and
+# src/ngx/redis_sentinel.cpp that bound its recovery.
 CACHE_VALID = 5.0  # asset_gate_cache_valid
 CACHE_NEGATIVE = 2.0  # asset_gate_cache_negative
 REDIS_TIMEOUT = 0.2  # asset_gate_redis_timeout (the default)

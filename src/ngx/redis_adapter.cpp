@@ -16,12 +16,11 @@ void on_write(ngx_event_t *ev) noexcept {
     redisAsyncHandleWrite(static_cast<redisAsyncContext *>(c->data));
 }
 
-// hiredis reads one buffer per call, so interest is level-triggered: an edge-triggered
-// registration would strand replies that arrived in the same burst.
+// hiredis reads one buffer per call, so interest is level-triggered (never NGX_CLEAR_EVENT):
+// an edge-triggered registration would strand replies that arrived in the same burst.
 void add_event(ngx_event_t *ev, ngx_int_t event) noexcept {
     if (ev->active) return;
-    ngx_int_t flags = (ngx_event_flags & NGX_USE_CLEAR_EVENT) ? 0 : NGX_LEVEL_EVENT;
-    if (ngx_add_event(ev, event, flags) != NGX_OK) {
+    if (ngx_add_event(ev, event, NGX_LEVEL_EVENT) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, ev->log, 0, "asset_gate: redis: cannot add event");
     }
 }

@@ -1,0 +1,345 @@
+// A worker's Redis connection: lifecycle, deadlines, backoff and the reader guard; its role
+// (redis_client.cpp, redis_invalidation.cpp, redis_sentinel.cpp) says where and what for.
+// No DNS happens here: addresses are numeric, resolved when the configuration was read or
+// named by a sentinel.
+#include "ngx/redis_connection.hpp"
+
+#include <exception>
+#include <new>
+
+#include "ngx/redis_adapter.hpp"
+
+extern "C" {
+#include <hiredis/hiredis.h>
+}
+
+namespace asset_gate {
+
+namespace {
+
+constexpr ngx_msec_t kBackoffFirst = 100;
+constexpr ngx_msec_t kBackoffMax = 3000;
+constexpr ngx_msec_t kStallMin = 1000;  // a connection silent this long is dead
+
+// hiredis aborts the process (an assert) on a reply that no command asked for, unless the
+// context is subscribed. A peer that speaks first or answers twice must not take a worker
+// down: the reader refuses such a reply (a reader error), and hiredis then drops the
+// connection as it does for any protocol error.
+redisReplyObjectFunctions *g_hiredis_functions = nullptr;
+
+bool unsolicited(const redisReadTask *task) noexcept {
+    const auto *ac = static_cast<const redisAsyncContext *>(task->privdata);
+    return task->parent == nullptr && ac->replies.head == nullptr &&
+           !(ac->c.flags & REDIS_SUBSCRIBED);
+}
+
+void *guarded_string(const redisReadTask *task, char *str, size_t len) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createString(task, str, len);
+}
+void *guarded_array(const redisReadTask *task, int elements) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createArray(task, elements);
+}
+void *guarded_integer(const redisReadTask *task, long long value) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createInteger(task, value);
+}
+void *guarded_nil(const redisReadTask *task) noexcept {
+    return unsolicited(task) ? nullptr : g_hiredis_functions->createNil(task);
+}
+void guarded_free(void *reply) noexcept {
+    g_hiredis_functions->freeObject(reply);
+}
+
+redisReplyObjectFunctions g_guarded_functions = {guarded_string, guarded_array, guarded_integer,
+                                                 guarded_nil, guarded_free};
+
+void guard_reader(redisAsyncContext *ac) noexcept {
+    redisReader *reader = ac->c.reader;
+    if (g_hiredis_functions == nullptr) g_hiredis_functions = reader->fn;
+    reader->fn = &g_guarded_functions;
+    reader->privdata = ac;
+}
+
+void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data,
+                ngx_log_t *log) noexcept {
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+    ev->cancelable = 1;  // never hold a worker's graceful exit
+}
+
+// "host:port" or the socket's path, after `kind`, for logs.
+std::string describe(const char *kind, const RedisAddress &to) {
+    std::string out(kind);
+    if (!to.unix_path.empty()) return out.append(to.unix_path);
+    return out.append(to.host).append(":").append(std::to_string(to.port));
+}
+
+}  // namespace
+
+void redis_log_exception(ngx_log_t *log, const RedisEndpoint *ep, const char *what) noexcept {
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: out of memory", &ep->name,
+                      what);
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: %s", &ep->name, what,
+                      e.what());
+    } catch (...) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "asset_gate: redis %V: %s: unknown exception", &ep->name,
+                      what);
+    }
+}
+
+RedisConnection::RedisConnection(EndpointRuntime *rt, const RedisEndpoint *ep, const char *kind,
+                                 ngx_log_t *log) noexcept
+    : rt_(rt), ep_(ep), kind_(kind), log_(log) {
+    init_timer(&reconnect_ev_, on_reconnect_timer, this, log);
+    init_timer(&connect_ev_, on_connect_timer, this, log);
+}
+
+RedisConnection::~RedisConnection() {
+    shutdown();
+}
+
+void RedisConnection::start() noexcept {
+    connect();
+}
+
+void RedisConnection::shutdown() noexcept {
+    stopping_ = true;
+    if (reconnect_ev_.timer_set) ngx_del_timer(&reconnect_ev_);
+    if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
+    if (ac_ != nullptr) {
+        redisAsyncContext *ac = ac_;
+        ac_ = nullptr;
+        redisAsyncFree(ac);  // pending commands fail; their requests are woken
+    }
+}
+
+void RedisConnection::connect() noexcept {
+    if (stopping_ || ac_ != nullptr) return;
+    RedisAddress to;
+    try {
+        if (!address(&to)) return;  // nowhere yet: the sentinels will say
+        target_ = describe(kind_, to);
+    } catch (...) {
+        redis_log_exception(log_, ep_, "cannot connect");
+        schedule_reconnect();
+        return;
+    }
+    redisAsyncContext *ac = to.unix_path.empty() ? redisAsyncConnect(to.host.c_str(), to.port)
+                                                 : redisAsyncConnectUnix(to.unix_path.c_str());
+    if (ac == nullptr) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: out of memory", &ep_->name);
+        schedule_reconnect();
+        return;
+    }
+    if (ac->err) {
+        refused(ac);
+        return;
+    }
+    if (!redis_attach(ac, log_)) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: no free nginx connection",
+                      &ep_->name);
+        redisAsyncFree(ac);
+        schedule_reconnect();
+        return;
+    }
+    adopt(ac);
+}
+
+// Connecting failed at once (hiredis could not even start: no such socket, no route).
+void RedisConnection::refused(redisAsyncContext *ac) noexcept {
+    ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
+                  "asset_gate: redis %V (%s): cannot connect: %s", &ep_->name, target_.c_str(),
+                  ac->errstr);
+    reported_down_ = true;
+    redisAsyncFree(ac);
+    on_unreachable();
+    on_failure();
+    schedule_reconnect();
+}
+
+// The context is on nginx's event loop: it is this connection's from now on.
+void RedisConnection::adopt(redisAsyncContext *ac) noexcept {
+    ac->data = this;
+    guard_reader(ac);
+    ac_ = ac;
+    connected_ = false;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    setup_pending_ = 0;
+    on_ready();
+    ngx_add_timer(&connect_ev_, ep_->timeout);
+}
+
+void RedisConnection::send(redisCallbackFn *fn, int argc, const char **argv,
+                           const size_t *argvlen) noexcept {
+    redisAsyncCommandArgv(ac_, fn, nullptr, argc, argv, argvlen);
+}
+
+void RedisConnection::send_auth() noexcept {
+    if (ep_->password.len == 0) return;
+    const char *argv[] = {"AUTH", reinterpret_cast<const char *>(ep_->password.data)};
+    size_t lens[] = {4, ep_->password.len};
+    redisAsyncCommandArgv(ac_, on_auth_reply, nullptr, 2, argv, lens);
+    setup_pending_++;
+}
+
+void RedisConnection::send_select() noexcept {
+    if (ep_->db == 0) return;
+    u_char db[NGX_INT_T_LEN];
+    size_t n = ngx_sprintf(db, "%i", ep_->db) - db;
+    const char *argv[] = {"SELECT", reinterpret_cast<const char *>(db)};
+    size_t lens[] = {6, n};
+    redisAsyncCommandArgv(ac_, on_select_reply, nullptr, 2, argv, lens);
+    setup_pending_++;
+}
+
+void RedisConnection::schedule_reconnect() noexcept {
+    if (stopping_ || reconnect_ev_.timer_set) return;
+    backoff_ = backoff_ == 0 ? kBackoffFirst : ngx_min(backoff_ * 2, kBackoffMax);
+    // Full jitter in the upper half: workers and nodes that lost Redis together do not
+    // return together.
+    ngx_msec_t delay = backoff_ / 2 + static_cast<ngx_msec_t>(ngx_random()) % (backoff_ / 2 + 1);
+    ngx_add_timer(&reconnect_ev_, delay);
+}
+
+// The context is gone or going (hiredis frees it after the callback that reported this).
+void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
+    if (ac != ac_) return;  // already dropped by reset() or shutdown()
+    bool was_connected = connected_;
+    ac_ = nullptr;
+    connected_ = false;
+    forget_outstanding();
+    if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
+    ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
+                  "asset_gate: redis %V (%s): %s: %s", &ep_->name, target_.c_str(), what,
+                  ac->errstr[0] ? ac->errstr : "closed");
+    reported_down_ = true;
+    if (!was_connected) on_unreachable();
+    on_failure();
+    schedule_reconnect();
+}
+
+void RedisConnection::drop(const char *why, bool quiet) noexcept {
+    if (ac_ == nullptr) return;
+    if (!quiet) {
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "asset_gate: redis %V (%s): dropping the connection: %s", &ep_->name,
+                      target_.c_str(), why);
+        reported_down_ = true;
+    }
+    redisAsyncContext *ac = ac_;
+    ac_ = nullptr;
+    connected_ = false;
+    if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
+    redisAsyncFree(ac);  // deferred by hiredis when called from inside one of its callbacks
+    forget_outstanding();
+}
+
+void RedisConnection::reset(const char *why) noexcept {
+    if (ac_ == nullptr) return;
+    drop(why, false);
+    schedule_reconnect();
+}
+
+void RedisConnection::reconnect_now(const char *why) noexcept {
+    if (stopping_) return;
+    if (ac_ != nullptr) {
+        ngx_log_error(NGX_LOG_NOTICE, log_, 0, "asset_gate: redis %V (%s): reconnecting: %s",
+                      &ep_->name, target_.c_str(), why);
+        drop(why, true);
+    }
+    if (reconnect_ev_.timer_set) ngx_del_timer(&reconnect_ev_);
+    backoff_ = 0;
+    // Not from inside hiredis's callback that may still hold the old context: a zero timer.
+    ngx_add_timer(&reconnect_ev_, 1);
+}
+
+bool RedisConnection::command(int argc, const char **argv, const size_t *argvlen,
+                              redisCallbackFn *fn, void *privdata) noexcept {
+    if (ac_ == nullptr) return false;
+    if (redisAsyncCommandArgv(ac_, fn, privdata, argc, argv, argvlen) != REDIS_OK) return false;
+    if (outstanding_++ == 0) waiting_since_ = ngx_current_msec;
+    return true;
+}
+
+void RedisConnection::note_reply() noexcept {
+    if (outstanding_ == 0) return;  // the connection these belonged to is gone
+    outstanding_--;
+    waiting_since_ = outstanding_ != 0 ? ngx_current_msec : 0;
+}
+
+void RedisConnection::command_timed_out() noexcept {
+    if (!timeout_reported_) {
+        timeout_reported_ = true;
+        ngx_log_error(NGX_LOG_WARN, log_, 0,
+                      "asset_gate: redis %V (%s): a command timed out after %M ms", &ep_->name,
+                      target_.c_str(), ep_->timeout);
+    }
+    ngx_msec_t limit = ngx_max(2 * ep_->timeout, kStallMin);
+    if (ac_ == nullptr || outstanding_ == 0) return;
+    if (ngx_current_msec - waiting_since_ >= limit) reset("no reply for too long");
+}
+
+void RedisConnection::on_connect(const redisAsyncContext *cac, int status) noexcept {
+    auto *ac = const_cast<redisAsyncContext *>(cac);
+    RedisConnection *self = of(ac);
+    if (status != REDIS_OK) {
+        self->lost(ac, "cannot connect");
+        return;
+    }
+    if (ac != self->ac_) return;
+    self->connected_ = true;
+    if (self->connect_ev_.timer_set) ngx_del_timer(&self->connect_ev_);
+    // Connected and nothing to set up: the server is back, so the next outage backs off
+    // from the start (with AUTH or SELECT, their replies decide).
+    if (self->setup_pending_ == 0) self->mark_healthy();
+    ngx_log_error((self->reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), self->log_, 0,
+                  "asset_gate: redis %V (%s): connected", &self->ep_->name, self->target_.c_str());
+    self->on_connected(self->reported_down_);
+    self->reported_down_ = false;
+}
+
+void RedisConnection::on_disconnect(const redisAsyncContext *cac, int status) noexcept {
+    auto *ac = const_cast<redisAsyncContext *>(cac);
+    of(ac)->lost(ac, status == REDIS_OK ? "disconnected" : "connection lost");
+}
+
+void RedisConnection::on_auth_reply(redisAsyncContext *ac, void *reply, void *) noexcept {
+    of(ac)->setup_replied(ac, static_cast<const redisReply *>(reply), "AUTH");
+}
+
+void RedisConnection::on_select_reply(redisAsyncContext *ac, void *reply, void *) noexcept {
+    of(ac)->setup_replied(ac, static_cast<const redisReply *>(reply), "SELECT");
+}
+
+void RedisConnection::setup_replied(redisAsyncContext *ac, const redisReply *reply,
+                                    const char *what) noexcept {
+    if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
+        if (ac == ac_ && --setup_pending_ == 0) mark_healthy();
+        return;
+    }
+    if (reply != nullptr && ac == ac_) {
+        ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: %s failed: %*s", &ep_->name,
+                      what, static_cast<size_t>(reply->len), reply->str);
+        reset("connection setup failed");
+    }
+}
+
+void RedisConnection::on_reconnect_timer(ngx_event_t *ev) noexcept {
+    static_cast<RedisConnection *>(ev->data)->connect();
+}
+
+void RedisConnection::on_connect_timer(ngx_event_t *ev) noexcept {
+    auto *self = static_cast<RedisConnection *>(ev->data);
+    if (!self->connected_) {
+        self->on_unreachable();
+        self->reset("connect timed out");
+    }
+}
+
+}  // namespace asset_gate
