@@ -30,7 +30,7 @@ bool decode(std::string_view in, std::string *out) {
 
 }  // namespace
 
-TEST(Base64Url, decoded_size_follows_length_and_refuses_length_one_mod_four) {
+TEST(Base64Url, DecodedSizeFollowsLengthAndRefusesLengthOneModFour) {
     EXPECT_EQ(base64url_decoded_size(0), 0u);
     EXPECT_EQ(base64url_decoded_size(1), SIZE_MAX);
     EXPECT_EQ(base64url_decoded_size(2), 1u);
@@ -41,7 +41,7 @@ TEST(Base64Url, decoded_size_follows_length_and_refuses_length_one_mod_four) {
     EXPECT_EQ(base64url_decoded_size(4096), 3072u);
 }
 
-TEST(Base64Url, rfc4648_vectors_decode_without_padding) {
+TEST(Base64Url, Rfc4648VectorsDecodeWithoutPadding) {
     const std::pair<std::string_view, std::string_view> vectors[] = {
         {"", ""},           {"Zg", "f"},          {"Zm8", "fo"},          {"Zm9v", "foo"},
         {"Zm9vYg", "foob"}, {"Zm9vYmE", "fooba"}, {"Zm9vYmFy", "foobar"},
@@ -53,20 +53,20 @@ TEST(Base64Url, rfc4648_vectors_decode_without_padding) {
     }
 }
 
-TEST(Base64Url, url_alphabet_maps_dash_and_underscore_to_62_and_63) {
+TEST(Base64Url, UrlAlphabetMapsDashAndUnderscoreTo62And63) {
     std::string out;
     ASSERT_TRUE(decode("-_-_", &out));
     EXPECT_EQ(out, std::string("\xfb\xff\xbf", 3));
 }
 
-TEST(Base64Url, standard_alphabet_plus_and_slash_refused) {
+TEST(Base64Url, StandardAlphabetPlusAndSlashRefused) {
     std::string out;
     EXPECT_FALSE(decode("+/+/", &out));
     EXPECT_FALSE(decode("ab+c", &out));
     EXPECT_FALSE(decode("ab/c", &out));
 }
 
-TEST(Base64Url, padding_refused) {
+TEST(Base64Url, PaddingRefused) {
     std::string out;
     EXPECT_FALSE(decode("Zg==", &out));
     EXPECT_FALSE(decode("Zm8=", &out));
@@ -74,7 +74,7 @@ TEST(Base64Url, padding_refused) {
     EXPECT_FALSE(decode("=", &out));
 }
 
-TEST(Base64Url, every_non_alphabet_byte_refused_in_every_position) {
+TEST(Base64Url, EveryNonAlphabetByteRefusedInEveryPosition) {
     for (int c = 0; c < 256; ++c) {
         if (kBase64UrlAlphabet.find(static_cast<char>(c)) != std::string_view::npos) continue;
         for (std::size_t pos = 0; pos < 4; ++pos) {
@@ -90,14 +90,14 @@ TEST(Base64Url, every_non_alphabet_byte_refused_in_every_position) {
     }
 }
 
-TEST(Base64Url, impossible_lengths_refused) {
+TEST(Base64Url, ImpossibleLengthsRefused) {
     std::string out;
     EXPECT_FALSE(decode("A", &out));
     EXPECT_FALSE(decode("AAAAA", &out));
     EXPECT_FALSE(decode("AAAAAAAAA", &out));
 }
 
-TEST(Base64Url, non_zero_trailing_bits_refused) {
+TEST(Base64Url, NonZeroTrailingBitsRefused) {
     std::string out;
     EXPECT_TRUE(decode("Zg", &out));
     EXPECT_FALSE(decode("Zh", &out));  // 'h' sets a low bit that carries no data
@@ -107,7 +107,7 @@ TEST(Base64Url, non_zero_trailing_bits_refused) {
     EXPECT_FALSE(decode("Zm-", &out));
 }
 
-TEST(Base64Url, two_character_tails_accept_exactly_one_spelling_per_byte) {
+TEST(Base64Url, TwoCharacterTailsAcceptExactlyOneSpellingPerByte) {
     int accepted = 0;
     for (char a : kBase64UrlAlphabet) {
         for (char b : kBase64UrlAlphabet) {
@@ -121,7 +121,7 @@ TEST(Base64Url, two_character_tails_accept_exactly_one_spelling_per_byte) {
     EXPECT_EQ(accepted, 256);
 }
 
-TEST(Base64Url, three_character_tails_accept_exactly_one_spelling_per_byte_pair) {
+TEST(Base64Url, ThreeCharacterTailsAcceptExactlyOneSpellingPerBytePair) {
     int accepted = 0;
     for (char a : kBase64UrlAlphabet) {
         for (char b : kBase64UrlAlphabet) {
@@ -137,7 +137,7 @@ TEST(Base64Url, three_character_tails_accept_exactly_one_spelling_per_byte_pair)
     EXPECT_EQ(accepted, 65536);
 }
 
-TEST(Base64Url, round_trips_every_byte_value_at_every_offset) {
+TEST(Base64Url, RoundTripsEveryByteValueAtEveryOffset) {
     for (std::size_t len = 1; len <= 7; ++len) {
         for (int v = 0; v < 256; ++v) {
             for (std::size_t pos = 0; pos < len; ++pos) {
@@ -151,7 +151,7 @@ TEST(Base64Url, round_trips_every_byte_value_at_every_offset) {
     }
 }
 
-TEST(Base64Url, empty_input_decodes_to_nothing) {
+TEST(Base64Url, EmptyInputDecodesToNothing) {
     std::string out = "x";
     EXPECT_TRUE(decode("", &out));
     EXPECT_TRUE(out.empty());
