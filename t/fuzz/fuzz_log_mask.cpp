@@ -19,20 +19,18 @@
 #include <utility>
 #include <vector>
 
+#include "core/base64url.hpp"
 #include "core/hmac.hpp"
 #include "core/log_mask.hpp"
 #include "core/query.hpp"
-#include "../unit/b64url_encode.hpp"
 
 using namespace asset_gate;
-using asset_gate::testing::b64url;
 
 namespace {
 
 void check(bool ok) {
     if (!ok) __builtin_trap();
 }
-
 
 std::string escape(unsigned char c, bool upper, bool twice) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -117,10 +115,9 @@ Token make_token(FuzzedDataProvider &fdp) {
     if (fdp.ConsumeBool())
         payload += ",\"jti\":\"" + std::to_string(fdp.ConsumeIntegral<std::uint64_t>()) + "\"";
     payload += "}";
-    const std::string input = b64url(header) + "." + b64url(payload);
+    const std::string input = base64url_encode(header) + "." + base64url_encode(payload);
     const Mac mac = kKey.sign(input);
-    const std::string signature =
-        b64url(std::string_view(reinterpret_cast<const char *>(mac.data()), mac.size()));
+    const std::string signature = base64url_encode(mac.data(), mac.size());
     const std::string raw = input + "." + signature;
 
     // How it is written: 0 raw, 1 dots encoded, 2 the first byte, 3 every byte, 4 the

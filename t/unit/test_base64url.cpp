@@ -11,15 +11,12 @@
 #include <gtest/gtest.h>
 
 #include "core/base64url.hpp"
+#include "testdata.hpp"
 
 namespace asset_gate::testing {
 namespace {
 
 using namespace std::string_view_literals;
-
-// RFC 4648 section 5, the table in the order of the values 0 to 63.
-constexpr std::string_view kBase64UrlAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // RFC 4648 section 10, padding removed (no '+' or '/' occurs in them, so the url alphabet
 // spells them the same), and known answers that use '-' (62) and '_' (63): plain, encoded.

@@ -7,13 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "core/base64url.hpp"
 #include "core/log_mask.hpp"
 #include "core/query.hpp"
 #include "testdata.hpp"
 
+using asset_gate::base64url_encode;
 using asset_gate::has_unmasked_token;
 using asset_gate::mask_token_signatures;
-using asset_gate::testing::b64url;
 using asset_gate::testing::mint;
 
 namespace {
@@ -228,7 +229,8 @@ TEST(LogMask, HeaderWithJsonWhitespaceIsRecognised) {
 }
 
 TEST(LogMask, HeaderAloneMarksATokenWhosePayloadIsNotJson) {
-    const std::string t = b64url(R"({"alg":"HS256"})") + "." + b64url("plain") + ".c2lnbmF0dXJl";
+    const std::string t =
+        base64url_encode(R"({"alg":"HS256"})") + "." + base64url_encode("plain") + ".c2lnbmF0dXJl";
     EXPECT_EQ(mask("x " + t + " y"), "x " + t.substr(0, t.rfind('.') + 1) + "... y");
 }
 

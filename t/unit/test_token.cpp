@@ -18,6 +18,7 @@
 #include "core/token.hpp"
 #include "testdata.hpp"
 
+using asset_gate::base64url_encode;
 using asset_gate::check_claims;
 using asset_gate::KeySet;
 using asset_gate::kMaxTokenSize;
@@ -28,7 +29,6 @@ using asset_gate::Verified;
 using asset_gate::verify_jws;
 using asset_gate::verify_token;
 using asset_gate::VerifyOptions;
-using asset_gate::testing::b64url;
 using asset_gate::testing::json_str;
 using asset_gate::testing::kBase64UrlAlphabet;
 using asset_gate::testing::mint;
@@ -176,7 +176,8 @@ TEST(Token, FlippedSignatureBitRefusedAsBadSignature) {
 TEST(Token, SignatureCoversTheHeaderTextAsReceived) {
     // Same JSON meaning, different bytes: the MAC over the original text no longer matches.
     const std::string token = mint(R"({"alg":"HS256","typ":"JWT"})", claims_with(""), kKey);
-    const std::string respelled = replace_part(token, 0, b64url(R"({"typ":"JWT","alg":"HS256"})"));
+    const std::string respelled =
+        replace_part(token, 0, base64url_encode(R"({"typ":"JWT","alg":"HS256"})"));
     EXPECT_EQ(token_reason(token), Reason::allowed);
     EXPECT_EQ(token_reason(respelled), Reason::bad_signature);
 }
@@ -202,7 +203,8 @@ TEST(TokenHeader, AlgOtherThanExactlyHs256RefusedAsBadToken) {
 }
 
 TEST(TokenHeader, AlgNoneWithEmptySignatureRefusedAsBadToken) {
-    const std::string token = b64url(R"({"alg":"none"})") + "." + b64url(claims_with("")) + ".";
+    const std::string token =
+        base64url_encode(R"({"alg":"none"})") + "." + base64url_encode(claims_with("")) + ".";
     EXPECT_EQ(token_reason(token), Reason::bad_token);
 }
 
@@ -240,8 +242,8 @@ TEST(TokenHeader, HeaderThatIsNotOneJsonObjectRefusedAsBadToken) {
 TEST(TokenHeader, KeyLocatingMembersNeverChooseTheKey) {
     const std::string header =
         std::string(R"({"alg":"HS256","kid":"attacker","jku":"https://evil.example/jwks",)") +
-        R"("x5u":"https://evil.example/cert","jwk":{"kty":"oct","k":")" + b64url(kUnknownKey) +
-        R"("}})";
+        R"("x5u":"https://evil.example/cert","jwk":{"kty":"oct","k":")" +
+        base64url_encode(kUnknownKey) + R"("}})";
     EXPECT_EQ(token_reason(mint(header, claims_with(""), kUnknownKey)), Reason::bad_signature);
     EXPECT_EQ(token_reason(mint(header, claims_with(""), kKey)), Reason::allowed);
 }
@@ -307,9 +309,9 @@ TEST(TokenShape, EmptySignatureOfAWellFormedTokenIsBadSignature) {
 // reason an operator sees for a link cut short by a mail client.
 TEST(TokenShape, SignatureMustDecodeToExactly32Bytes) {
     const std::string token = valid_token();
-    const std::string mac31 = b64url(std::string(31, '\x11'));
-    const std::string mac33 = b64url(std::string(33, '\x11'));
-    const std::string mac64 = b64url(std::string(64, '\x11'));
+    const std::string mac31 = base64url_encode(std::string(31, '\x11'));
+    const std::string mac33 = base64url_encode(std::string(33, '\x11'));
+    const std::string mac64 = base64url_encode(std::string(64, '\x11'));
     ASSERT_EQ(mac31.size(), 42u);
     ASSERT_EQ(mac33.size(), 44u);
     EXPECT_EQ(token_reason(replace_part(token, 2, mac31)), Reason::bad_signature);
