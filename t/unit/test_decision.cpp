@@ -8,10 +8,8 @@
 #include "core/path.hpp"
 #include "record_fixtures.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
-
-using test::Hash;
 
 constexpr std::int64_t kNow = 1780000000;
 
@@ -122,8 +120,8 @@ class PostHogMatrix : public ::testing::TestWithParam<MatrixCase> {};
 
 TEST_P(PostHogMatrix, PurposeSurfaceAndOrgGateDecideAsPostHogDoes) {
     const MatrixCase &c = GetParam();
-    const Hash asset_hash = test::png_asset();
-    const Hash org_hash = c.sharing ? test::org_sharing_on() : test::org_sharing_off();
+    const Hash asset_hash = png_asset();
+    const Hash org_hash = c.sharing ? org_sharing_on() : org_sharing_off();
     const AssetRecord asset = asset_hash.asset();
     const OrgRecord org = org_hash.org();
     ASSERT_TRUE(asset.found);
@@ -144,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(AllTwelveCases, PostHogMatrix, ::testing::ValuesIn(kMat
 
 TEST(DecideOrg, PurposeTokensIgnoreTheOrgEntirely) {
     const OrgRecord missing;
-    const OrgRecord blocked = test::org_sharing_off().org();
+    const OrgRecord blocked = org_sharing_off().org();
     for (Purpose p : {Purpose::render, Purpose::subscription_delivery}) {
         EXPECT_EQ(decide_org(p, missing), Reason::allowed) << purpose_name(p);
         EXPECT_EQ(decide_org(p, blocked), Reason::allowed) << purpose_name(p);
@@ -157,11 +155,11 @@ TEST(DecideOrg, PublicTokenWithoutOrgRecordIsRefused) {
 }
 
 TEST(DecideOrg, PublicTokenBlockedWhenSecurityFeatureAndSharingOff) {
-    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_off().org()), Reason::org_blocked);
+    EXPECT_EQ(decide_org(Purpose::public_, org_sharing_off().org()), Reason::org_blocked);
 }
 
 TEST(DecideOrg, PublicTokenAllowedWhenSharingOn) {
-    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_on().org()), Reason::allowed);
+    EXPECT_EQ(decide_org(Purpose::public_, org_sharing_on().org()), Reason::allowed);
 }
 
 TEST(DecideOrg, OrgWithoutSecurityFeatureIgnoresAllowPublic) {
@@ -354,7 +352,7 @@ TEST(DecideAsset, MalformedSurfaceIsRefused) {
 // --- the whole core path for a content request ----------------------------------------------
 
 TEST(DecideRequest, PublicContentRequestRefusedWhenOrgRecordMissing) {
-    const Hash asset = test::png_asset();
+    const Hash asset = png_asset();
     EXPECT_EQ(decide_request("/exporter/x.png", Purpose::public_, asset.asset(), OrgRecord{}, kNow),
               Reason::org_unknown);
     EXPECT_EQ(decide_request("/exporter/x.png", Purpose::subscription_delivery, asset.asset(),
@@ -368,17 +366,11 @@ TEST(DecideRequest, MalformedPathIsRefusedBeforeAnyRecordIsConsulted) {
 }
 
 TEST(DecideRequest, DeliveryTokenOnWrongExtensionIsAMismatch) {
-    const Hash asset = test::png_asset();
+    const Hash asset = png_asset();
     EXPECT_EQ(decide_request("/exporter/export.pdf", Purpose::subscription_delivery, asset.asset(),
                              OrgRecord{}, kNow),
               Reason::extension_mismatch);
 }
-
-}  // namespace
-}  // namespace asset_gate
-
-namespace asset_gate {
-namespace {
 
 TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
     EXPECT_EQ(decide_asset(bad_asset(), Surface::render, "", 0), Reason::bad_record);
@@ -390,4 +382,4 @@ TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
 }
 
 }  // namespace
-}  // namespace asset_gate
+}  // namespace asset_gate::testing

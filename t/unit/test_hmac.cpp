@@ -9,12 +9,7 @@
 #include "core/hmac.hpp"
 #include "testdata.hpp"
 
-using asset_gate::HmacSha256Key;
-using asset_gate::Mac;
-using asset_gate::mac_equal;
-using asset_gate::testing::hex_decode;
-using asset_gate::testing::json_str;
-
+namespace asset_gate::testing {
 namespace {
 
 std::string hex(const Mac &mac) {
@@ -30,8 +25,6 @@ std::string hex(const Mac &mac) {
 std::string sign_hex(std::string_view key, std::string_view message) {
     return hex(HmacSha256Key(key).sign(message));
 }
-
-}  // namespace
 
 TEST(Hmac, Rfc4231Case1KnownAnswer) {
     EXPECT_EQ(sign_hex(std::string(20, '\x0b'), "Hi There"),
@@ -137,3 +130,6 @@ TEST(Hmac, WycheproofHmacSha256Vectors) {
     EXPECT_EQ(static_cast<json_int_t>(checked),
               json_integer_value(json_object_get(root.get(), "numberOfTests")));
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

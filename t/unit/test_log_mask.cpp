@@ -12,11 +12,7 @@
 #include "core/query.hpp"
 #include "testdata.hpp"
 
-using asset_gate::base64url_encode;
-using asset_gate::has_unmasked_token;
-using asset_gate::mask_token_signatures;
-using asset_gate::testing::mint;
-
+namespace asset_gate::testing {
 namespace {
 
 std::string mask(std::string in) {
@@ -89,8 +85,6 @@ std::size_t newlines(std::string_view s) {
 }
 
 const char *const kPrefix = "2026/05/27 10:10:10 [info] 4242#4242: *17 ";
-
-}  // namespace
 
 // -- the request line, as before ----------------------------------------------------------
 
@@ -373,3 +367,6 @@ TEST(LogMask, OutputIsNeverLongerThanInput) {
         EXPECT_LE(mask(line).size(), line.size()) << line;
     }
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

@@ -16,17 +16,7 @@
 
 #include "core/sigv4.hpp"
 
-using asset_gate::PresignOptions;
-using asset_gate::s3_host;
-using asset_gate::s3_object_path;
-using asset_gate::s3_presign_get;
-using asset_gate::s3_sign_get;
-using asset_gate::S3Addressing;
-using asset_gate::S3Credentials;
-using asset_gate::S3Target;
-using asset_gate::SignedGet;
-using asset_gate::sigv4_hex_signature;
-
+namespace asset_gate::testing {
 namespace {
 
 // The AWS documentation's example account, bucket and moment (Fri, 24 May 2013 00:00:00 GMT).
@@ -260,8 +250,6 @@ void for_each_reference_case(std::string_view kind, Check check) {
     }
     EXPECT_EQ(seen, kReferenceCasesPerKind) << "botocore " << ref.botocore_version;
 }
-
-}  // namespace
 
 // --- AWS's published examples -------------------------------------------------------------
 
@@ -553,3 +541,6 @@ TEST(Sigv4, PresignedUrlMatchesBotocoreS3SigV4QueryAuthOnGeneratedRequests) {
         EXPECT_EQ(got.base, want_base);
     });
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

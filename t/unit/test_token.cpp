@@ -18,28 +18,14 @@
 #include "core/token.hpp"
 #include "testdata.hpp"
 
-using asset_gate::base64url_encode;
-using asset_gate::check_claims;
-using asset_gate::KeySet;
-using asset_gate::kMaxTokenSize;
-using asset_gate::Purpose;
-using asset_gate::Reason;
-using asset_gate::reason_name;
-using asset_gate::Verified;
-using asset_gate::verify_jws;
-using asset_gate::verify_token;
-using asset_gate::VerifyOptions;
-using asset_gate::testing::json_str;
-using asset_gate::testing::kBase64UrlAlphabet;
-using asset_gate::testing::mint;
-
-// Reasons print by name in failure messages.
+// Reasons print by name in failure messages; gtest looks for PrintTo beside Reason, in asset_gate.
 namespace asset_gate {
 inline void PrintTo(Reason r, std::ostream *os) {
     *os << reason_name(r);
 }
 }  // namespace asset_gate
 
+namespace asset_gate::testing {
 namespace {
 
 constexpr std::int64_t kNow = 1780000000;
@@ -115,8 +101,6 @@ std::string nested(int depth) {
     return std::string(static_cast<std::size_t>(depth), '[') +
            std::string(static_cast<std::size_t>(depth), ']');
 }
-
-}  // namespace
 
 // --- the whole check -------------------------------------------------------------------------
 
@@ -705,7 +689,6 @@ TEST(Claims, BracketsInsideStringsDoNotCountAsNesting) {
 
 // --- RFC 7515 appendix A.1 ----------------------------------------------------------------------
 
-namespace {
 constexpr std::string_view kRfc7515Token =
     "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
     ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
@@ -721,7 +704,6 @@ KeySet rfc7515_keys() {
         asset_gate::base64url_decode(kRfc7515Key, reinterpret_cast<std::uint8_t *>(key.data())));
     return keys_of({key});
 }
-}  // namespace
 
 TEST(Rfc7515, AppendixA1SignatureVerifiesOverTheOriginalText) {
     std::array<std::uint8_t, kMaxTokenSize> payload;
@@ -809,8 +791,6 @@ TEST(Wycheproof, JsonWebSignatureHs256Vectors) {
 
 // --- PyJWT interoperability ---------------------------------------------------------------------
 
-namespace {
-
 constexpr std::string_view kPyKey1 = "pyjwt-current-key-0123456789abcdefghij";
 // Longer than the SHA-256 block, so the key is hashed first on both sides.
 constexpr std::string_view kPyKey2 =
@@ -883,8 +863,6 @@ const KeySet &pyjwt_keys() {
     return keys;
 }
 
-}  // namespace
-
 TEST(PyJwt, TokensMintedByPyJwtVerifyWithTheirClaims) {
     const auto &tokens = pyjwt_tokens();
     if (tokens.empty()) GTEST_SKIP() << "/usr/bin/python3 with PyJWT not available";
@@ -934,3 +912,6 @@ TEST(PyJwt, EverySingleCharacterChangeIsRefused) {
     }
     std::printf("[ pyjwt ] %zu single-character mutants refused\n", mutants);
 }
+
+}  // namespace
+}  // namespace asset_gate::testing
