@@ -24,8 +24,7 @@
 #include "core/log_mask.hpp"
 #include "core/query.hpp"
 
-using namespace asset_gate;
-
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
@@ -189,9 +188,8 @@ void check_mask(std::string_view in) {
     check(has_unmasked_token(in) == (out != in));
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     FuzzedDataProvider fdp(data, size);
     static constexpr const char *kBefore[] = {
         "", "?token=", "&token=", "%74oken=", " ", "\"", "http args: \"token=", "/"};
@@ -235,4 +233,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         check(!readable_in(out, t.signature));
     }
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

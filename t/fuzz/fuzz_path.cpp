@@ -12,7 +12,7 @@
 #include "core/path.hpp"
 #include "core/record.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
@@ -134,11 +134,8 @@ void check_records(std::string_view input, std::string_view ext) {
     }
 }
 
-}  // namespace
-}  // namespace asset_gate
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    using namespace asset_gate;
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char *>(data), size);
 
     std::string_view ext;
@@ -154,4 +151,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     extension_for_format(input);
     check_records(input, ext.empty() ? classify_path(input, "/exporter").ext : ext);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

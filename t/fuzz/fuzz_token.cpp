@@ -10,8 +10,7 @@
 #include "core/base64url.hpp"
 #include "core/token.hpp"
 
-using namespace asset_gate;
-
+namespace asset_gate::testing {
 namespace {
 
 // The seed corpus in t/fuzz/seeds/fuzz_token/ is signed with the first key.
@@ -49,9 +48,8 @@ void check_verified(const Verified &v) {
     check(v.claims.exp >= kNow - kLeeway);  // exp > now - leeway, rounded down
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char *>(data), size);
     const VerifyOptions opts = options();
 
@@ -99,4 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     check(jws == Reason::allowed || jws == Reason::bad_token || jws == Reason::bad_signature);
     check(jws == Reason::allowed ? payload_size <= kMaxTokenSize : payload_size == 0);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }
