@@ -2,7 +2,10 @@
 // gate.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "core/decision.hpp"
 #include "core/path.hpp"
@@ -175,27 +178,60 @@ TEST(DecideOrg, AllowPublicAbsentMeansAllowed) {
 }
 
 // --- format -> extension --------------------------------------------------------------------
+// The table is the core's (format_extensions()); these tests pin what must hold of every entry
+// and a few entries the contract names, without restating it.
 
-struct FormatCase {
-    std::string_view format;
-    std::string_view ext;
-};
+TEST(FormatExtensions, TableHoldsTheFormatsPostHogExports) {
+    const std::pair<std::string_view, std::string_view> spots[] = {
+        {"image/png", "png"},
+        {"application/pdf", "pdf"},
+        {"text/csv", "csv"},
+        {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+        {"application/x-ndjson", "jsonl"},
+    };
+    for (const auto &[format, ext] : spots) {
+        const auto *entry =
+            std::find_if(format_extensions().begin(), format_extensions().end(),
+                         [&](const FormatExtension &e) { return e.format == format; });
+        ASSERT_NE(entry, format_extensions().end()) << format;
+        EXPECT_EQ(entry->ext, ext) << format;
+    }
+}
 
-constexpr FormatCase kDesignFormats[] = {
-    {"image/png", "png"},
-    {"application/pdf", "pdf"},
-    {"text/csv", "csv"},
-    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
-    {"video/webm", "webm"},
-    {"video/mp4", "mp4"},
-    {"image/gif", "gif"},
-    {"application/json", "json"},
-    {"application/x-ndjson", "jsonl"},
-};
+TEST(FormatExtensions, EveryEntryIsWhatExtensionForFormatAnswers) {
+    ASSERT_GT(format_extensions().size(), 0u);
+    for (const FormatExtension &e : format_extensions()) {
+        EXPECT_EQ(extension_for_format(e.format), e.ext) << e.format;
+        EXPECT_EQ(extension_for_format(std::string(e.format) + "; charset=utf-8"), e.ext)
+            << e.format;
+    }
+}
 
-TEST(ExtensionForFormat, EveryDesignFormatHasItsExtension) {
-    for (const FormatCase &c : kDesignFormats) {
-        EXPECT_EQ(extension_for_format(c.format), c.ext) << c.format;
+TEST(FormatExtensions, EveryEntryIsABareEssenceWithANameableExtension) {
+    for (const FormatExtension &e : format_extensions()) {
+        // type/subtype without parameters, as the lookup compares it.
+        const std::size_t slash = e.format.find('/');
+        ASSERT_NE(slash, std::string_view::npos) << e.format;
+        EXPECT_GT(slash, 0u) << e.format;
+        EXPECT_LT(slash + 1, e.format.size()) << e.format;
+        EXPECT_EQ(e.format.find_first_of("; \t"), std::string_view::npos) << e.format;
+        // A content name can end in it: the name alphabet, without '.'.
+        EXPECT_FALSE(e.ext.empty()) << e.format;
+        EXPECT_EQ(e.ext.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_-"),
+                  std::string_view::npos)
+            << e.format;
+        // And an asset record of that format is well formed.
+        EXPECT_TRUE(Hash({{"org", "org-1"}, {"format", e.format}}).asset().found) << e.format;
+    }
+}
+
+TEST(FormatExtensions, NoFormatIsListedTwice) {
+    const FormatExtensionTable table = format_extensions();
+    for (const FormatExtension *a = table.begin(); a != table.end(); ++a) {
+        for (const FormatExtension *b = a + 1; b != table.end(); ++b) {
+            EXPECT_NE(a->format, b->format);  // the second would never be reached
+        }
     }
 }
 
@@ -279,10 +315,10 @@ TEST(DecideAsset, ExpiryWithAFractionIsABadRecordNotAnotherInstant) {
 }
 
 TEST(DecideAsset, ContentExtensionMustMatchEveryFormat) {
-    for (const FormatCase &c : kDesignFormats) {
+    for (const FormatExtension &c : format_extensions()) {
         const AssetRecord a = asset_of(c.format);
         EXPECT_EQ(decide_asset(a, Surface::content, c.ext, kNow), Reason::allowed) << c.format;
-        for (const FormatCase &other : kDesignFormats) {
+        for (const FormatExtension &other : format_extensions()) {
             if (other.ext == c.ext) continue;
             EXPECT_EQ(decide_asset(a, Surface::content, other.ext, kNow),
                       Reason::extension_mismatch)
