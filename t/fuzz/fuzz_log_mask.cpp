@@ -51,14 +51,14 @@ std::string ngx_unescape(std::string_view s) {
             out.push_back(s[i]);
         } else if (i + 1 == s.size()) {
             break;
-        } else if (hex(s[i + 1]) < 0) {
+        } else if (const int hi = hex(s[i + 1]); hi < 0) {
             out.push_back(s[++i]);
         } else if (i + 2 == s.size()) {
             break;
-        } else if (hex(s[i + 2]) < 0) {
+        } else if (const int lo = hex(s[i + 2]); lo < 0) {
             i += 2;
         } else {
-            out.push_back(static_cast<char>(hex(s[i + 1]) << 4 | hex(s[i + 2])));
+            out.push_back(static_cast<char>(hi << 4 | lo));
             i += 2;
         }
     }

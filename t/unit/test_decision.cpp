@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "core/decision.hpp"
 #include "core/path.hpp"
@@ -182,19 +181,19 @@ TEST(DecideOrg, AllowPublicAbsentMeansAllowed) {
 // and a few entries the contract names, without restating it.
 
 TEST(FormatExtensions, TableHoldsTheFormatsPostHogExports) {
-    const std::pair<std::string_view, std::string_view> spots[] = {
+    const FormatExtension spots[] = {
         {"image/png", "png"},
         {"application/pdf", "pdf"},
         {"text/csv", "csv"},
         {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
         {"application/x-ndjson", "jsonl"},
     };
-    for (const auto &[format, ext] : spots) {
+    for (const FormatExtension &spot : spots) {
         const auto *entry =
             std::find_if(format_extensions().begin(), format_extensions().end(),
-                         [&](const FormatExtension &e) { return e.format == format; });
-        ASSERT_NE(entry, format_extensions().end()) << format;
-        EXPECT_EQ(entry->ext, ext) << format;
+                         [&](const FormatExtension &e) { return e.format == spot.format; });
+        ASSERT_NE(entry, format_extensions().end()) << spot.format;
+        EXPECT_EQ(entry->ext, spot.ext) << spot.format;
     }
 }
 

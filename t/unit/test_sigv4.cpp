@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "core/sigv4.hpp"
+#include "testdata.hpp"
 
 namespace asset_gate::testing {
 namespace {
@@ -47,21 +48,6 @@ std::string sha256_hex(std::string_view data) {
     for (unsigned char b : digest) {
         out.push_back(digits[b >> 4]);
         out.push_back(digits[b & 0xf]);
-    }
-    return out;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string hex_decode(std::string_view hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1])));
     }
     return out;
 }

@@ -62,16 +62,25 @@ inline std::string_view json_str(const json_t *object, const char *key) {
                              : std::string_view{};
 }
 
+// A hex digit's value, -1 for any other byte.
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The bytes a test vector spells in hex; a failure (and no bytes) when it is not hex.
 inline std::string hex_decode(std::string_view hex) {
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
     std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = hex_value(hex[i]);
+        const int lo = i + 1 < hex.size() ? hex_value(hex[i + 1]) : -1;
+        if (hi < 0 || lo < 0) {
+            ADD_FAILURE() << "not hex: \"" << hex << "\"";
+            return {};
+        }
+        out.push_back(static_cast<char>(hi * 16 + lo));
     }
     return out;
 }
