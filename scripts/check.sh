@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test asset_gate has, from a fresh Debian machine: dependencies, build, unit tests
+# Every test asset_gate has, from a fresh Debian machine: dependencies, build, lint, unit tests
 # (plain and under ASan/UBSan), integration tests against real nginx and Redis, the
 # contract's conformance slice when ../shared/conformance exists, and the fuzzers briefly.
 # Fails loudly on the first failing step.
@@ -13,6 +13,9 @@ scripts/install-deps.sh
 
 step "build the module (Debian's recipe against /usr/share/nginx/src)"
 make module
+
+step "lint: cppcheck and clang-tidy over src/core, src/ngx, src/tools (any finding fails)"
+make lint
 
 step "load check: /usr/sbin/nginx -t with the module"
 scripts/nginx-load-check.sh build/ngx_http_asset_gate_module.so

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential dpkg-dev pkg-config
     nginx nginx-dev libssl-dev libjansson-dev libhiredis-dev redis-server redis-sentinel
-    libgtest-dev libbenchmark-dev clang libclang-rt-14-dev
+    libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-tidy cppcheck
     python3 python3-pytest python3-jwt python3-redis python3-requests python3-botocore
     python3-psycopg2 postgresql
     debhelper wrk curl procps valgrind nghttp2-client

@@ -1,4 +1,5 @@
-// Strict base64url decoding: one accepted encoding per byte string, so a token has one spelling.
+// Strict base64url: one accepted encoding per byte string, so a token has one spelling, and the
+// encoder that writes it.
 #include "base64url.hpp"
 
 #include <array>
@@ -9,12 +10,12 @@ namespace asset_gate {
 namespace {
 
 constexpr std::uint8_t kInvalid = 0x80;
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 constexpr std::array<std::uint8_t, 256> make_table() {
     std::array<std::uint8_t, 256> t{};
     for (auto &v : t) v = kInvalid;
-    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    for (std::uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = i;
+    for (std::uint8_t i = 0; i < 64; ++i) t[static_cast<unsigned char>(kAlphabet[i])] = i;
     return t;
 }
 
@@ -76,6 +77,33 @@ bool base64url_decode(std::string_view in, std::uint8_t *out) noexcept {
             break;
     }
     return (bad & kInvalid) == 0;
+}
+
+std::string base64url_encode(const std::uint8_t *data, std::size_t size) {
+    std::string out;
+    out.reserve(size / 3 * 4 + (size % 3 == 0 ? 0 : size % 3 + 1));
+    std::size_t i = 0;
+    for (; i + 3 <= size; i += 3) {
+        const std::uint32_t group = std::uint32_t{data[i]} << 16 | data[i + 1] << 8 | data[i + 2];
+        out += kAlphabet[group >> 18];
+        out += kAlphabet[group >> 12 & 0x3f];
+        out += kAlphabet[group >> 6 & 0x3f];
+        out += kAlphabet[group & 0x3f];
+    }
+    // One byte left makes two characters, two bytes three; the unused low bits stay zero.
+    if (size - i == 1) {
+        out += kAlphabet[data[i] >> 2];
+        out += kAlphabet[(data[i] & 0x03) << 4];
+    } else if (size - i == 2) {
+        out += kAlphabet[data[i] >> 2];
+        out += kAlphabet[(data[i] & 0x03) << 4 | data[i + 1] >> 4];
+        out += kAlphabet[(data[i + 1] & 0x0f) << 2];
+    }
+    return out;
+}
+
+std::string base64url_encode(std::string_view bytes) {
+    return base64url_encode(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size());
 }
 
 }  // namespace asset_gate

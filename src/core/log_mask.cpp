@@ -151,6 +151,22 @@ std::size_t mask_value(std::string_view in, std::size_t v, Sink &sink) noexcept 
     return i;
 }
 
+// The end of the part that starts at `i`: its base64url characters, escaped or not.
+inline std::size_t part_end(std::string_view in, std::size_t i) noexcept {
+    while (i < in.size()) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (b64_value(c) >= 0) {
+            i++;
+            continue;
+        }
+        if (c != '%') break;
+        const Char ch = char_at(in, i);
+        if (b64_value(ch.c) < 0) break;
+        i += ch.len;
+    }
+    return i;
+}
+
 // Walks `in` once from `from`, front to back, telling `sink` which byte ranges to mask, in
 // order. It reads no byte before the end of a range it has handed over, so the sink may write
 // over them. `from` is 0 or follows a byte that is none of base64url, '.', '%' (so it starts a
@@ -166,17 +182,7 @@ void scan(std::string_view in, std::size_t from, Sink &sink) noexcept {
     bool arg_start = from == 0 || has_flag(static_cast<unsigned char>(in[from - 1]), kArgStart);
     for (;;) {
         const std::size_t start = i;
-        while (i < n) {
-            const auto c = static_cast<unsigned char>(in[i]);
-            if (b64_value(c) >= 0) {
-                i++;
-                continue;
-            }
-            if (c != '%') break;
-            const Char ch = char_at(in, i);
-            if (b64_value(ch.c) < 0) break;
-            i += ch.len;
-        }
+        i = part_end(in, i);
         const std::string_view part = in.substr(start, i - start);
         const Char next = i < n ? char_at(in, i) : Char{0, 0};
         const bool dot = next.len != 0 && next.c == '.';

@@ -12,13 +12,9 @@ namespace {
 
 constexpr std::size_t kMaxLocationSize = 1024;
 
-struct FormatExtension {
-    std::string_view format;
-    std::string_view ext;
-};
-
 // DESIGN.md section 2: formats whose served extension is not simply their MIME subtype, or
-// that PostHog exports. The one copy of this table (the sync tool's test compares its own).
+// that PostHog exports. The gate's one copy (format_extensions() shows it to the tests);
+// asset-gate-sync has a Python copy that t/integration/test_sync.py compares with this one.
 constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
     {"image/png", "png"},
     {"application/pdf", "pdf"},
@@ -155,6 +151,10 @@ std::string_view extension_for_format(std::string_view format) noexcept {
         if (entry.format == bare) return entry.ext;
     }
     return subtype;
+}
+
+FormatExtensionTable format_extensions() noexcept {
+    return {kFormatExtensions.data(), kFormatExtensions.data() + kFormatExtensions.size()};
 }
 
 bool location_is_safe(std::string_view location) noexcept {

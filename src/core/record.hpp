@@ -1,6 +1,7 @@
 // The Redis records of DESIGN.md section 4, parsed from HGETALL field/value pairs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -62,5 +63,22 @@ bool location_is_safe(std::string_view location) noexcept;
 // spreadsheet type, ...); any other format: its MIME subtype. Parameters are ignored. Empty
 // for a malformed format.
 std::string_view extension_for_format(std::string_view format) noexcept;
+
+// One entry of the table extension_for_format consults before falling back to the subtype:
+// an exact MIME essence (no parameters, case-sensitive) and its extension.
+struct FormatExtension {
+    std::string_view format;
+    std::string_view ext;
+};
+
+// The table itself (DESIGN.md section 2), read-only, for tests that check its properties.
+struct FormatExtensionTable {
+    const FormatExtension *first;
+    const FormatExtension *last;
+    const FormatExtension *begin() const noexcept { return first; }
+    const FormatExtension *end() const noexcept { return last; }
+    std::size_t size() const noexcept { return static_cast<std::size_t>(last - first); }
+};
+FormatExtensionTable format_extensions() noexcept;
 
 }  // namespace asset_gate

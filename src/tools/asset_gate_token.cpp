@@ -1,5 +1,6 @@
 // asset-gate-token: the operator's tool. `mint` signs a token the gate accepts; `inspect` decodes
 // one and says what the gate would decide on each surface, in the gate's own reason names.
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <jansson.h>
@@ -53,23 +55,42 @@ constexpr Reason kRecordReasons[] = {Reason::asset_unknown, Reason::asset_expire
                                      Reason::extension_mismatch, Reason::org_unknown,
                                      Reason::org_blocked};
 
-constexpr const char *kUsage =
-    "usage: asset-gate-token mint --key-file PATH --id N [--purpose render|subscription_delivery]\n"
-    "                             [--lifetime 1h] [--audience STR] [--kid X] [--now UNIX]\n"
-    "       asset-gate-token inspect --key-file PATH [--audience STR] [--leeway 30s]\n"
-    "                                [--now UNIX] [--json] TOKEN|-\n"
-    "\n"
-    "mint     prints a compact HS256 JWT signed with the first (current) key of the key file:\n"
-    "         {\"id\":N,\"exp\":now+lifetime,\"aud\":AUDIENCE[,\"purpose\":P]}. Without --purpose\n"
-    "         (or with --purpose public) the token is a public one. --lifetime defaults to 1h;\n"
-    "         durations are N[s|m|h|d|w], combinable (1h30m); a bare number is seconds.\n"
-    "inspect  decodes TOKEN (or reads it from stdin with -), checks it against every key of the\n"
-    "         key file and prints what the gate would decide on the render and content\n"
-    "         surfaces, with the names $asset_gate_reason uses. Exit 0 when allowed on at least\n"
-    "         one surface, 1 when refused on both.\n"
-    "\n"
-    "The key file has the module's format: one key per line (exact bytes without the line\n"
-    "ending), blank lines skipped, the current key first. Exit 2 on usage errors.\n";
+// The purposes a token can name, from the core's table: "render|subscription_delivery" with
+// separator "|". Public is the default and is spelled by omitting --purpose.
+std::string purpose_choices(std::string_view separator) {
+    std::string out;
+    for (int i = 0; i < asset_gate::kPurposeCount; ++i) {
+        const auto p = static_cast<Purpose>(i);
+        if (p == Purpose::public_) continue;
+        if (!out.empty()) out += separator;
+        out += asset_gate::purpose_name(p);
+    }
+    return out;
+}
+
+// The usage text after its first line, which lists the purposes.
+constexpr std::string_view kUsageRest =
+    R"(                             [--lifetime 1h] [--audience STR] [--kid X] [--now UNIX]
+       asset-gate-token inspect --key-file PATH [--audience STR] [--leeway 30s]
+                                [--now UNIX] [--json] TOKEN|-
+
+mint     prints a compact HS256 JWT signed with the first (current) key of the key file:
+         {"id":N,"exp":now+lifetime,"aud":AUDIENCE[,"purpose":P]}. Without --purpose
+         (or with --purpose public) the token is a public one. --lifetime defaults to 1h;
+         durations are N[s|m|h|d|w], combinable (1h30m); a bare number is seconds.
+inspect  decodes TOKEN (or reads it from stdin with -), checks it against every key of the
+         key file and prints what the gate would decide on the render and content
+         surfaces, with the names $asset_gate_reason uses. Exit 0 when allowed on at least
+         one surface, 1 when refused on both.
+
+The key file has the module's format: one key per line (exact bytes without the line
+ending), blank lines skipped, the current key first. Exit 2 on usage errors.
+)";
+
+std::string usage() {
+    return "usage: asset-gate-token mint --key-file PATH --id N [--purpose " +
+           purpose_choices("|") + "]\n" + std::string(kUsageRest);
+}
 
 // Prints "asset-gate-token: MESSAGE" on stderr and gives the usage exit code.
 int fail(const std::string &message) {
@@ -105,53 +126,83 @@ struct OptionSpec {
     bool takes_value;
 };
 
+const OptionSpec *find_spec(const std::vector<OptionSpec> &specs, std::string_view name) {
+    for (const OptionSpec &s : specs) {
+        if (s.name == name) return &s;
+    }
+    return nullptr;
+}
+
+// One option `arg` (argv[*i]) into `args`, taking its value from the next argument when it
+// needs one and has none inline.
+bool parse_option(int argc, char **argv, int *i, const std::vector<OptionSpec> &specs, Args *args,
+                  std::string *error) {
+    const std::string_view arg = argv[*i];
+    std::string_view name = arg;
+    std::optional<std::string_view> inline_value;
+    if (const std::size_t eq = arg.find('='); eq != std::string_view::npos) {
+        name = arg.substr(0, eq);
+        inline_value = arg.substr(eq + 1);
+    }
+    const OptionSpec *spec = find_spec(specs, name);
+    if (spec == nullptr) {
+        *error = "unknown option \"" + printable(name) + "\" (see --help)";
+        return false;
+    }
+    if (args->has(name)) {
+        *error = "option " + std::string(name) + " given twice";
+        return false;
+    }
+    std::string value;
+    if (!spec->takes_value) {
+        if (inline_value) {
+            *error = "option " + std::string(name) + " takes no value";
+            return false;
+        }
+    } else if (inline_value) {
+        value = *inline_value;
+    } else if (*i + 1 < argc) {
+        value = argv[++*i];
+    } else {
+        *error = "option " + std::string(name) + " needs a value";
+        return false;
+    }
+    args->options.emplace(std::string(name), std::move(value));
+    return true;
+}
+
 // --name VALUE, --name=VALUE and flags; "--" ends the options; "-" is a positional (stdin).
 bool parse_args(int argc, char **argv, int first, const std::vector<OptionSpec> &specs, Args *args,
                 std::string *error) {
     bool options_done = false;
     for (int i = first; i < argc; ++i) {
-        std::string_view arg = argv[i];
+        const std::string_view arg = argv[i];
         if (options_done || arg == "-" || arg.substr(0, 1) != "-") {
             args->positional.emplace_back(arg);
-            continue;
-        }
-        if (arg == "--") {
+        } else if (arg == "--") {
             options_done = true;
-            continue;
-        }
-        std::string_view name = arg;
-        std::optional<std::string_view> inline_value;
-        if (const std::size_t eq = arg.find('='); eq != std::string_view::npos) {
-            name = arg.substr(0, eq);
-            inline_value = arg.substr(eq + 1);
-        }
-        const OptionSpec *spec = nullptr;
-        for (const OptionSpec &s : specs) {
-            if (s.name == name) spec = &s;
-        }
-        if (spec == nullptr) {
-            *error = "unknown option \"" + printable(name) + "\" (see --help)";
+        } else if (!parse_option(argc, argv, &i, specs, args, error)) {
             return false;
         }
-        if (args->has(name)) {
-            *error = "option " + std::string(name) + " given twice";
-            return false;
-        }
-        std::string value;
-        if (spec->takes_value) {
-            if (inline_value) {
-                value = *inline_value;
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            } else {
-                *error = "option " + std::string(name) + " needs a value";
-                return false;
-            }
-        } else if (inline_value) {
-            *error = "option " + std::string(name) + " takes no value";
-            return false;
-        }
-        args->options.emplace(std::string(name), std::move(value));
+    }
+    return true;
+}
+
+// Reads a command's options. False when the command is done before it starts: a usage error
+// (reported) or --help (usage printed); `*code` is then the exit code.
+bool read_command_line(int argc, char **argv, std::vector<OptionSpec> specs, Args *args,
+                       int *code) {
+    specs.push_back({"--help", false});
+    specs.push_back({"-h", false});
+    std::string error;
+    if (!parse_args(argc, argv, 2, specs, args, &error)) {
+        *code = fail(error);
+        return false;
+    }
+    if (args->has("--help") || args->has("-h")) {
+        std::cout << usage();
+        *code = kExitAllowed;
+        return false;
     }
     return true;
 }
@@ -251,31 +302,13 @@ bool load_keys(const std::string &path, Keys *keys, std::string *error) {
     return true;
 }
 
-// --- JSON and encodings ----------------------------------------------------------------------
+// --- JSON -------------------------------------------------------------------------------------
 
 std::string dump(const json_t *v, std::size_t flags) {
     char *text = json_dumps(v, flags | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
     if (text == nullptr) return "null";
     std::string out(text);
     std::free(text);
-    return out;
-}
-
-std::string base64url_encode(std::string_view in) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (const char c : in) {
-        acc = (acc << 8) | static_cast<unsigned char>(c);
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += kAlphabet[(acc >> bits) & 0x3f];
-        }
-    }
-    if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 0x3f];
     return out;
 }
 
@@ -321,106 +354,135 @@ void decode_part(std::string_view part64, Part *out) {
 
 // --- mint ------------------------------------------------------------------------------------
 
-int mint(int argc, char **argv) {
-    Args args;
-    std::string error;
-    if (!parse_args(argc, argv, 2,
-                    {{"--key-file", true},
-                     {"--id", true},
-                     {"--purpose", true},
-                     {"--lifetime", true},
-                     {"--audience", true},
-                     {"--kid", true},
-                     {"--now", true},
-                     {"--help", false},
-                     {"-h", false}},
-                    &args, &error)) {
-        return fail(error);
-    }
-    if (args.has("--help") || args.has("-h")) {
-        std::cout << kUsage;
-        return kExitAllowed;
-    }
-    if (!args.positional.empty()) {
-        return fail("mint takes no arguments besides options (got \"" +
-                    printable(args.positional.front()) + "\")");
-    }
-
-    const std::string *key_file = args.get("--key-file");
-    if (key_file == nullptr) return fail("mint needs --key-file PATH");
-    const std::string *id_text = args.get("--id");
-    if (id_text == nullptr) return fail("mint needs --id N (the asset id)");
+struct MintRequest {
+    const std::string *key_file = nullptr;
     std::int64_t id = 0;
-    if (!parse_integer(*id_text, 1, &id)) {
-        return fail("invalid --id \"" + printable(*id_text) +
-                    "\": the asset id is a positive integer");
-    }
+    Purpose purpose = Purpose::public_;
+    std::int64_t exp = 0;
+    const std::string *audience = nullptr;  // null: the default
+    const std::string *kid = nullptr;       // null: no kid header
+};
 
-    std::string_view purpose;
-    if (const std::string *p = args.get("--purpose"); p != nullptr) {
-        if (*p == "render" || *p == "subscription_delivery") {
-            purpose = *p;
-        } else if (*p != "public") {
-            return fail("invalid --purpose \"" + printable(*p) +
-                        "\": use render or subscription_delivery (omit it for a public token)");
-        }
-    }
+// --purpose NAME, as the core spells purposes; absent or "public" is a public token.
+bool parse_purpose_option(const Args &args, Purpose *out, std::string *error) {
+    const std::string *p = args.get("--purpose");
+    if (p == nullptr) return true;
+    if (asset_gate::parse_purpose(*p, out)) return true;
+    *error = "invalid --purpose \"" + printable(*p) + "\": use " + purpose_choices(" or ") +
+             " (omit it for a public token)";
+    return false;
+}
 
+// exp = --now (default: the clock) + --lifetime (default 1h).
+bool parse_expiry(const Args &args, std::int64_t *exp, std::string *error) {
     std::int64_t lifetime = kDefaultLifetime;
-    if (const std::string *l = args.get("--lifetime"); l != nullptr) {
-        if (!parse_duration(*l, &lifetime) || lifetime <= 0) {
-            return fail("invalid --lifetime \"" + printable(*l) +
-                        "\": use a positive duration such as 900s, 15m, 1h or 365d");
-        }
+    if (const std::string *l = args.get("--lifetime");
+        l != nullptr && (!parse_duration(*l, &lifetime) || lifetime <= 0)) {
+        *error = "invalid --lifetime \"" + printable(*l) +
+                 "\": use a positive duration such as 900s, 15m, 1h or 365d";
+        return false;
     }
-
     std::int64_t now = std::time(nullptr);
     if (const std::string *t = args.get("--now"); t != nullptr && !parse_integer(*t, 0, &now)) {
-        return fail("invalid --now \"" + printable(*t) + "\": use unix seconds");
+        *error = "invalid --now \"" + printable(*t) + "\": use unix seconds";
+        return false;
     }
-    std::int64_t exp = 0;
-    if (__builtin_add_overflow(now, lifetime, &exp)) {
-        return fail("invalid --lifetime: now + lifetime overflows");
+    if (__builtin_add_overflow(now, lifetime, exp)) {
+        *error = "invalid --lifetime: now + lifetime overflows";
+        return false;
     }
+    return true;
+}
 
-    const std::string *audience = args.get("--audience");
-    json_t *aud = json_string(audience ? audience->c_str() : kDefaultAudience.data());
-    if (aud == nullptr) return fail("invalid --audience: not UTF-8");
-    const std::string *kid = args.get("--kid");
-    json_t *kid_json = nullptr;
-    if (kid != nullptr && (kid_json = json_string(kid->c_str())) == nullptr) {
-        json_decref(aud);
-        return fail("invalid --kid: not UTF-8");
+bool parse_mint_request(const Args &args, MintRequest *req, std::string *error) {
+    if (!args.positional.empty()) {
+        *error = "mint takes no arguments besides options (got \"" +
+                 printable(args.positional.front()) + "\")";
+        return false;
     }
+    req->key_file = args.get("--key-file");
+    if (req->key_file == nullptr) {
+        *error = "mint needs --key-file PATH";
+        return false;
+    }
+    const std::string *id_text = args.get("--id");
+    if (id_text == nullptr) {
+        *error = "mint needs --id N (the asset id)";
+        return false;
+    }
+    if (!parse_integer(*id_text, 1, &req->id)) {
+        *error = "invalid --id \"" + printable(*id_text) + "\": the asset id is a positive integer";
+        return false;
+    }
+    req->audience = args.get("--audience");
+    req->kid = args.get("--kid");
+    return parse_purpose_option(args, &req->purpose, error) && parse_expiry(args, &req->exp, error);
+}
 
-    // PyJWT's layout: the header with sorted keys, the claims in the order they were added.
-    std::string header(kPyJwtHeader);
-    if (kid_json != nullptr) {
-        header = R"({"alg":"HS256","kid":)" + dump(kid_json, JSON_COMPACT) + R"(,"typ":"JWT"})";
-        json_decref(kid_json);
+// The header and claims texts in PyJWT's layout: the header with sorted keys, the claims in
+// the order they were added. False when --audience or --kid is not UTF-8.
+bool jwt_texts(const MintRequest &req, std::string *header, std::string *payload,
+               std::string *error) {
+    json_t *aud = json_string(req.audience ? req.audience->c_str() : kDefaultAudience.data());
+    if (aud == nullptr) {
+        *error = "invalid --audience: not UTF-8";
+        return false;
     }
     JsonRef claims(json_object());
-    json_object_set_new(claims.p, "id", json_integer(id));
-    json_object_set_new(claims.p, "exp", json_integer(exp));
+    json_object_set_new(claims.p, "id", json_integer(req.id));
+    json_object_set_new(claims.p, "exp", json_integer(req.exp));
     json_object_set_new(claims.p, "aud", aud);
-    if (!purpose.empty()) {
-        json_object_set_new(claims.p, "purpose", json_stringn(purpose.data(), purpose.size()));
+    if (req.purpose != Purpose::public_) {
+        const std::string_view name = asset_gate::purpose_name(req.purpose);
+        json_object_set_new(claims.p, "purpose", json_stringn(name.data(), name.size()));
     }
-    const std::string payload = dump(claims.p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    *header = kPyJwtHeader;
+    if (req.kid != nullptr) {
+        const JsonRef kid(json_string(req.kid->c_str()));
+        if (kid.p == nullptr) {
+            *error = "invalid --kid: not UTF-8";
+            return false;
+        }
+        *header = R"({"alg":"HS256","kid":)" + dump(kid.p, JSON_COMPACT) + R"(,"typ":"JWT"})";
+    }
+    *payload = dump(claims.p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return true;
+}
 
+// The compact JWS over `header` and `payload`, signed with the current key.
+std::string sign(const Keys &keys, std::string_view header, std::string_view payload) {
+    const std::string signing_input =
+        asset_gate::base64url_encode(header) + "." + asset_gate::base64url_encode(payload);
+    const asset_gate::Mac mac = keys.all.keys().front().sign(signing_input);
+    return signing_input + "." + asset_gate::base64url_encode(mac.data(), mac.size());
+}
+
+int mint(int argc, char **argv) {
+    Args args;
+    if (int code = 0; !read_command_line(argc, argv,
+                                         {{"--key-file", true},
+                                          {"--id", true},
+                                          {"--purpose", true},
+                                          {"--lifetime", true},
+                                          {"--audience", true},
+                                          {"--kid", true},
+                                          {"--now", true}},
+                                         &args, &code)) {
+        return code;
+    }
+    MintRequest req;
+    std::string header, payload, error;
+    if (!parse_mint_request(args, &req, &error) || !jwt_texts(req, &header, &payload, &error)) {
+        return fail(error);
+    }
     Keys keys;
-    if (!load_keys(*key_file, &keys, &error)) return fail(error);
+    if (!load_keys(*req.key_file, &keys, &error)) return fail(error);
     if (keys.first_size < kShortKeySize) {
         std::cerr << "asset-gate-token: warning: the current key (line " << keys.first_line
-                  << " of \"" << printable(*key_file) << "\") is shorter than " << kShortKeySize
+                  << " of \"" << printable(*req.key_file) << "\") is shorter than " << kShortKeySize
                   << " bytes\n";
     }
-
-    const std::string signing_input = base64url_encode(header) + "." + base64url_encode(payload);
-    const asset_gate::Mac mac = keys.all.keys().front().sign(signing_input);
-    const std::string signature =
-        base64url_encode({reinterpret_cast<const char *>(mac.data()), mac.size()});
-    const std::string token = signing_input + "." + signature;
+    const std::string token = sign(keys, header, payload);
     if (token.size() > asset_gate::kMaxTokenSize) {
         return fail("the token would be " + std::to_string(token.size()) +
                     " bytes, over the gate's limit of 4096");
@@ -524,165 +586,185 @@ bool read_token(const std::string &arg, std::string *token, std::string *error) 
     return true;
 }
 
-int inspect(int argc, char **argv) {
-    Args args;
-    std::string error;
-    if (!parse_args(argc, argv, 2,
-                    {{"--key-file", true},
-                     {"--audience", true},
-                     {"--leeway", true},
-                     {"--now", true},
-                     {"--json", false},
-                     {"--help", false},
-                     {"-h", false}},
-                    &args, &error)) {
-        return fail(error);
-    }
-    if (args.has("--help") || args.has("-h")) {
-        std::cout << kUsage;
-        return kExitAllowed;
-    }
-    const std::string *key_file = args.get("--key-file");
-    if (key_file == nullptr) return fail("inspect needs --key-file PATH");
-    if (args.positional.empty()) return fail("inspect needs a token (or - to read it from stdin)");
-    if (args.positional.size() > 1) return fail("inspect takes one token, not several");
-
+struct InspectRequest {
+    const std::string *key_file = nullptr;
+    const std::string *token = nullptr;  // the argument: a token, or "-" for stdin
     asset_gate::VerifyOptions opts;
-    const std::string *audience = args.get("--audience");
-    if (audience != nullptr) opts.audience = *audience;
+    bool json = false;
+};
+
+bool parse_inspect_request(const Args &args, InspectRequest *req, std::string *error) {
+    req->key_file = args.get("--key-file");
+    if (req->key_file == nullptr) {
+        *error = "inspect needs --key-file PATH";
+        return false;
+    }
+    if (args.positional.size() != 1) {
+        *error = args.positional.empty() ? "inspect needs a token (or - to read it from stdin)"
+                                         : "inspect takes one token, not several";
+        return false;
+    }
+    req->token = &args.positional.front();
+    req->json = args.has("--json");
+    if (const std::string *audience = args.get("--audience"); audience != nullptr) {
+        req->opts.audience = *audience;
+    }
     if (const std::string *l = args.get("--leeway");
-        l != nullptr && !parse_duration(*l, &opts.leeway)) {
-        return fail("invalid --leeway \"" + printable(*l) + "\": use a duration such as 30s");
+        l != nullptr && !parse_duration(*l, &req->opts.leeway)) {
+        *error = "invalid --leeway \"" + printable(*l) + "\": use a duration such as 30s";
+        return false;
     }
-    opts.now = std::time(nullptr);
+    req->opts.now = std::time(nullptr);
     if (const std::string *t = args.get("--now");
-        t != nullptr && !parse_integer(*t, 0, &opts.now)) {
-        return fail("invalid --now \"" + printable(*t) + "\": use unix seconds");
+        t != nullptr && !parse_integer(*t, 0, &req->opts.now)) {
+        *error = "invalid --now \"" + printable(*t) + "\": use unix seconds";
+        return false;
     }
+    return true;
+}
 
-    Keys keys;
-    if (!load_keys(*key_file, &keys, &error)) return fail(error);
-    std::string token;
-    if (!read_token(args.positional.front(), &token, &error)) return fail(error);
+// What a human wants to read, decoded whether or not the gate would trust it.
+struct Decoded {
+    Part header;
+    Part claims;
+};
 
-    // What a human wants to read, decoded whether or not the gate would trust it.
-    Part header, claims;
-    std::string shape_error;
+void decode_token(std::string_view token, Decoded *out) {
     const std::size_t dot1 = token.find('.');
-    const std::size_t dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
-    if (dot2 == std::string::npos || token.find('.', dot2 + 1) != std::string::npos) {
-        shape_error = "not three dot-separated parts";
-        header.error = claims.error = shape_error;
-    } else {
-        decode_part(std::string_view(token).substr(0, dot1), &header);
-        decode_part(std::string_view(token).substr(dot1 + 1, dot2 - dot1 - 1), &claims);
+    const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
+        out->header.error = out->claims.error = "not three dot-separated parts";
+        return;
     }
+    decode_part(token.substr(0, dot1), &out->header);
+    decode_part(token.substr(dot1 + 1, dot2 - dot1 - 1), &out->claims);
+}
 
-    // The gate's own verdict: verify_token, then the purpose x surface table.
-    const asset_gate::Verified verified = asset_gate::verify_token(token, keys.all, opts);
+// The gate's own verdict (verify_token, then the purpose x surface table), and which key
+// signed the token.
+struct Judgement {
+    Reason token = Reason::bad_token;  // verify_token's answer
+    Reason jws = Reason::bad_token;    // the JWS layer's alone
     Verdict render, content;
-    if (verified.reason != Reason::allowed) {
-        render.reason = content.reason = verified.reason;
-    } else {
-        render.reason = asset_gate::decide_purpose(verified.claims.purpose, Surface::render);
-        content.reason = asset_gate::decide_purpose(verified.claims.purpose, Surface::content);
-    }
-
     std::optional<std::size_t> key_index;
-    Reason jws = Reason::bad_token;
-    {
-        std::vector<std::uint8_t> payload(asset_gate::kMaxTokenSize);
-        std::size_t payload_size = 0;
-        jws = asset_gate::verify_jws(token, keys.all, payload.data(), &payload_size);
-        for (std::size_t i = 0; jws == Reason::allowed && i < keys.one.size(); ++i) {
-            if (asset_gate::verify_jws(token, keys.one[i], payload.data(), &payload_size) ==
-                Reason::allowed) {
-                key_index = i;
-                break;
-            }
-        }
+
+    bool any_allowed() const { return render.allowed() || content.allowed(); }
+    std::array<std::pair<const char *, Verdict>, 2> surfaces() const {
+        return {{{"render", render}, {"content", content}}};
     }
+};
 
-    const bool any_allowed = render.allowed() || content.allowed();
-    const int code = any_allowed ? kExitAllowed : kExitRefused;
-    const json_t *exp = claims.json ? json_object_get(claims.json, "exp") : nullptr;
-
-    if (args.has("--json")) {
-        JsonRef out(json_object());
-        json_object_set(out.p, "header", header.json ? header.json : json_null());
-        if (!header.json)
-            json_object_set_new(out.p, "header_error", json_string(header.error.c_str()));
-        json_object_set(out.p, "claims", claims.json ? claims.json : json_null());
-        if (!claims.json)
-            json_object_set_new(out.p, "claims_error", json_string(claims.error.c_str()));
-        json_object_set_new(
-            out.p, "key_index",
-            key_index ? json_integer(static_cast<json_int_t>(*key_index)) : json_null());
-        json_object_set_new(out.p, "keys", json_integer(static_cast<json_int_t>(keys.one.size())));
-        json_object_set_new(out.p, "exp", json_is_number(exp) ? json_deep_copy(exp) : json_null());
-        json_object_set_new(out.p, "now", json_integer(opts.now));
-        json_object_set_new(out.p, "leeway", json_integer(opts.leeway));
-        json_object_set_new(out.p, "audience",
-                            json_stringn(opts.audience.data(), opts.audience.size()));
-        json_object_set_new(out.p, "token",
-                            json_string(asset_gate::reason_name(verified.reason).data()));
-        JsonRef surfaces(json_object());
-        for (const auto &[name, v] : {std::pair<const char *, Verdict>{"render", render},
-                                      std::pair<const char *, Verdict>{"content", content}}) {
-            json_t *s = json_object();
-            json_object_set_new(s, "allowed", json_boolean(v.allowed()));
-            json_object_set_new(s, "reason", json_string(asset_gate::reason_name(v.reason).data()));
-            json_object_set_new(surfaces.p, name, s);
-        }
-        json_object_set(out.p, "surfaces", surfaces.p);
-        JsonRef unchecked(json_array());
-        if (any_allowed) {
-            for (const Reason r : kRecordReasons) {
-                const std::string_view name = asset_gate::reason_name(r);
-                json_array_append_new(unchecked.p, json_stringn(name.data(), name.size()));
-            }
-        }
-        json_object_set(out.p, "unchecked", unchecked.p);
-        std::cout << dump(out.p, JSON_INDENT(2) | JSON_PRESERVE_ORDER) << "\n";
-        return code;
-    }
-
-    std::cout << "header: "
-              << (header.json ? dump(header.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-                              : "undecodable: " + header.error)
-              << "\n";
-    std::cout << "claims: "
-              << (claims.json ? dump(claims.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-                              : "undecodable: " + claims.error)
-              << "\n";
-    if (key_index) {
-        std::cout << "signature: verified by "
-                  << (*key_index == 0 ? std::string("the current key")
-                                      : "fallback key " + std::to_string(*key_index))
-                  << " (key " << *key_index + 1 << " of " << keys.one.size() << ")\n";
-    } else if (jws == Reason::bad_signature) {
-        std::cout << "signature: none of the " << keys.one.size()
-                  << " key(s) in the key file verifies it\n";
+Judgement judge(std::string_view token, const Keys &keys, const asset_gate::VerifyOptions &opts) {
+    Judgement j;
+    const asset_gate::Verified verified = asset_gate::verify_token(token, keys.all, opts);
+    j.token = verified.reason;
+    if (verified.reason != Reason::allowed) {
+        j.render.reason = j.content.reason = verified.reason;
     } else {
-        std::cout << "signature: not checked (the token is malformed)\n";
+        j.render.reason = asset_gate::decide_purpose(verified.claims.purpose, Surface::render);
+        j.content.reason = asset_gate::decide_purpose(verified.claims.purpose, Surface::content);
     }
-    if (claims.json) {
-        std::cout << time_line("exp", exp, opts.now, opts.leeway) << "\n";
-        for (const char *name : {"nbf", "iat"}) {
-            if (const json_t *v = json_object_get(claims.json, name); v != nullptr) {
-                std::cout << time_line(name, v, opts.now, opts.leeway) << "\n";
-            }
+    std::vector<std::uint8_t> payload(asset_gate::kMaxTokenSize);
+    std::size_t payload_size = 0;
+    j.jws = asset_gate::verify_jws(token, keys.all, payload.data(), &payload_size);
+    for (std::size_t i = 0; j.jws == Reason::allowed && i < keys.one.size(); ++i) {
+        if (asset_gate::verify_jws(token, keys.one[i], payload.data(), &payload_size) ==
+            Reason::allowed) {
+            j.key_index = i;
+            break;
         }
     }
-    for (const auto &[name, v] : {std::pair<const char *, Verdict>{"render", render},
-                                  std::pair<const char *, Verdict>{"content", content}}) {
+    return j;
+}
+
+json_t *json_name(std::string_view name) {
+    return json_stringn(name.data(), name.size());
+}
+
+// "NAME": the part's JSON, or null and "NAME_error": why it could not be decoded.
+void set_part(json_t *out, const char *name, const Part &part) {
+    json_object_set(out, name, part.json ? part.json : json_null());
+    if (part.json == nullptr) {
+        json_object_set_new(out, (std::string(name) + "_error").c_str(),
+                            json_string(part.error.c_str()));
+    }
+}
+
+void print_json(const Decoded &d, const Judgement &j, const Keys &keys,
+                const asset_gate::VerifyOptions &opts) {
+    const JsonRef out(json_object());
+    set_part(out.p, "header", d.header);
+    set_part(out.p, "claims", d.claims);
+    json_object_set_new(
+        out.p, "key_index",
+        j.key_index ? json_integer(static_cast<json_int_t>(*j.key_index)) : json_null());
+    json_object_set_new(out.p, "keys", json_integer(static_cast<json_int_t>(keys.one.size())));
+    const json_t *exp = d.claims.json ? json_object_get(d.claims.json, "exp") : nullptr;
+    json_object_set_new(out.p, "exp", json_is_number(exp) ? json_deep_copy(exp) : json_null());
+    json_object_set_new(out.p, "now", json_integer(opts.now));
+    json_object_set_new(out.p, "leeway", json_integer(opts.leeway));
+    json_object_set_new(out.p, "audience", json_name(opts.audience));
+    json_object_set_new(out.p, "token", json_name(asset_gate::reason_name(j.token)));
+    json_t *surfaces = json_object();
+    for (const auto &[name, v] : j.surfaces()) {
+        json_t *surface = json_object();
+        json_object_set_new(surface, "allowed", json_boolean(v.allowed()));
+        json_object_set_new(surface, "reason", json_name(asset_gate::reason_name(v.reason)));
+        json_object_set_new(surfaces, name, surface);
+    }
+    json_object_set_new(out.p, "surfaces", surfaces);
+    json_t *unchecked = json_array();  // the record checks, once the token would pass
+    if (j.any_allowed()) {
+        for (const Reason r : kRecordReasons) {
+            json_array_append_new(unchecked, json_name(asset_gate::reason_name(r)));
+        }
+    }
+    json_object_set_new(out.p, "unchecked", unchecked);
+    std::cout << dump(out.p, JSON_INDENT(2) | JSON_PRESERVE_ORDER) << "\n";
+}
+
+std::string part_text(const Part &part) {
+    return part.json ? dump(part.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+                     : "undecodable: " + part.error;
+}
+
+std::string signature_text(const Judgement &j, const Keys &keys) {
+    const std::string count = std::to_string(keys.one.size());
+    if (j.key_index) {
+        const std::size_t k = *j.key_index;
+        return "verified by " +
+               (k == 0 ? std::string("the current key") : "fallback key " + std::to_string(k)) +
+               " (key " + std::to_string(k + 1) + " of " + count + ")";
+    }
+    if (j.jws == Reason::bad_signature) {
+        return "none of the " + count + " key(s) in the key file verifies it";
+    }
+    return "not checked (the token is malformed)";
+}
+
+void print_times(const json_t *claims, const asset_gate::VerifyOptions &opts) {
+    std::cout << time_line("exp", json_object_get(claims, "exp"), opts.now, opts.leeway) << "\n";
+    for (const char *name : {"nbf", "iat"}) {
+        if (const json_t *v = json_object_get(claims, name); v != nullptr) {
+            std::cout << time_line(name, v, opts.now, opts.leeway) << "\n";
+        }
+    }
+}
+
+void print_text(const Decoded &d, const Judgement &j, const Keys &keys,
+                const asset_gate::VerifyOptions &opts) {
+    std::cout << "header: " << part_text(d.header) << "\n";
+    std::cout << "claims: " << part_text(d.claims) << "\n";
+    std::cout << "signature: " << signature_text(j, keys) << "\n";
+    if (d.claims.json) print_times(d.claims.json, opts);
+    for (const auto &[name, v] : j.surfaces()) {
         std::cout << name << ": "
                   << (v.allowed()
                           ? std::string("allowed")
                           : "refused (" + std::string(asset_gate::reason_name(v.reason)) + ")")
                   << "\n";
     }
-    if (any_allowed) {
+    if (j.any_allowed()) {
         std::cout << "note: the gate then checks the Redis records, which inspect cannot see, and "
                      "may still refuse (";
         for (const Reason r : kRecordReasons) {
@@ -690,7 +772,36 @@ int inspect(int argc, char **argv) {
         }
         std::cout << ")\n";
     }
-    return code;
+}
+
+int inspect(int argc, char **argv) {
+    Args args;
+    if (int code = 0; !read_command_line(argc, argv,
+                                         {{"--key-file", true},
+                                          {"--audience", true},
+                                          {"--leeway", true},
+                                          {"--now", true},
+                                          {"--json", false}},
+                                         &args, &code)) {
+        return code;
+    }
+    InspectRequest req;
+    std::string error;
+    if (!parse_inspect_request(args, &req, &error)) return fail(error);
+    Keys keys;
+    if (!load_keys(*req.key_file, &keys, &error)) return fail(error);
+    std::string token;
+    if (!read_token(*req.token, &token, &error)) return fail(error);
+
+    Decoded decoded;
+    decode_token(token, &decoded);
+    const Judgement judgement = judge(token, keys, req.opts);
+    if (req.json) {
+        print_json(decoded, judgement, keys, req.opts);
+    } else {
+        print_text(decoded, judgement, keys, req.opts);
+    }
+    return judgement.any_allowed() ? kExitAllowed : kExitRefused;
 }
 
 }  // namespace
@@ -700,12 +811,12 @@ int main(int argc, char **argv) {
     if (command == "mint") return mint(argc, argv);
     if (command == "inspect") return inspect(argc, argv);
     if (command == "--help" || command == "-h" || command == "help") {
-        std::cout << kUsage;
+        std::cout << usage();
         return kExitAllowed;
     }
     std::cerr << (command.empty()
                       ? std::string("asset-gate-token: a command is needed\n")
                       : "asset-gate-token: unknown command \"" + printable(command) + "\"\n")
-              << kUsage;
+              << usage();
     return kExitUsage;
 }

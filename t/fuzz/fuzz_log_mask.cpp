@@ -19,20 +19,17 @@
 #include <utility>
 #include <vector>
 
+#include "core/base64url.hpp"
 #include "core/hmac.hpp"
 #include "core/log_mask.hpp"
 #include "core/query.hpp"
-#include "../unit/b64url_encode.hpp"
 
-using namespace asset_gate;
-using asset_gate::testing::b64url;
-
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
     if (!ok) __builtin_trap();
 }
-
 
 std::string escape(unsigned char c, bool upper, bool twice) {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -54,14 +51,14 @@ std::string ngx_unescape(std::string_view s) {
             out.push_back(s[i]);
         } else if (i + 1 == s.size()) {
             break;
-        } else if (hex(s[i + 1]) < 0) {
+        } else if (const int hi = hex(s[i + 1]); hi < 0) {
             out.push_back(s[++i]);
         } else if (i + 2 == s.size()) {
             break;
-        } else if (hex(s[i + 2]) < 0) {
+        } else if (const int lo = hex(s[i + 2]); lo < 0) {
             i += 2;
         } else {
-            out.push_back(static_cast<char>(hex(s[i + 1]) << 4 | hex(s[i + 2])));
+            out.push_back(static_cast<char>(hi << 4 | lo));
             i += 2;
         }
     }
@@ -117,10 +114,9 @@ Token make_token(FuzzedDataProvider &fdp) {
     if (fdp.ConsumeBool())
         payload += ",\"jti\":\"" + std::to_string(fdp.ConsumeIntegral<std::uint64_t>()) + "\"";
     payload += "}";
-    const std::string input = b64url(header) + "." + b64url(payload);
+    const std::string input = base64url_encode(header) + "." + base64url_encode(payload);
     const Mac mac = kKey.sign(input);
-    const std::string signature =
-        b64url(std::string_view(reinterpret_cast<const char *>(mac.data()), mac.size()));
+    const std::string signature = base64url_encode(mac.data(), mac.size());
     const std::string raw = input + "." + signature;
 
     // How it is written: 0 raw, 1 dots encoded, 2 the first byte, 3 every byte, 4 the
@@ -192,9 +188,8 @@ void check_mask(std::string_view in) {
     check(has_unmasked_token(in) == (out != in));
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     FuzzedDataProvider fdp(data, size);
     static constexpr const char *kBefore[] = {
         "", "?token=", "&token=", "%74oken=", " ", "\"", "http args: \"token=", "/"};
@@ -238,4 +233,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         check(!readable_in(out, t.signature));
     }
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

@@ -12,7 +12,7 @@
 #include "core/path.hpp"
 #include "core/record.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
@@ -76,9 +76,10 @@ void check_location(std::string_view loc) {
     }
 }
 
-void check_records(std::string_view input, std::string_view ext) {
-    constexpr std::size_t kMaxFields = 32;
-    Field fields[kMaxFields];
+constexpr std::size_t kMaxFields = 32;
+
+// The input as HGETALL field/value pairs, one line each; returns how many.
+std::size_t read_fields(std::string_view input, Field (&fields)[kMaxFields]) {
     std::size_t n = 0;
     std::string_view rest = input;
     while (n < kMaxFields && !rest.empty()) {
@@ -90,55 +91,65 @@ void check_records(std::string_view input, std::string_view ext) {
         rest = nl2 == std::string_view::npos ? std::string_view{} : rest.substr(nl2 + 1);
         fields[n++] = Field{name, value};
     }
+    return n;
+}
 
+// What a found asset record guarantees the rest of the gate.
+void check_found_asset(const AssetRecord &asset) {
+    check(!asset.org.empty() && !asset.format.empty());
+    check(asset.format.find('/') != std::string_view::npos);
+    check(!extension_for_format(asset.format).empty());
+    check(asset.expires_at >= 0);
+    if (!asset.location.empty()) {
+        check(location_is_safe(asset.location));
+        check(!has_dotdot_segment(asset.location));
+        check_location(asset.location);
+    }
+    // Quotes and backslashes are kept (Content-Disposition escapes them); control bytes
+    // make the record bad.
+    for (char c : asset.filename) check(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+    for (char c : extension_for_format(asset.format)) check(is_name_byte(c) && c != '.');
+    for (char c : asset.format) check(c != '\r' && c != '\n' && c != '\0');
+}
+
+void check_asset(const Field *fields, std::size_t n, std::string_view ext) {
     const AssetRecord asset = parse_asset(fields, n);
     check(!(asset.found && asset.bad));
     check((asset.found || asset.bad) == (n > 0));  // a key that exists is a record or bad
-    if (asset.found) {
-        check(!asset.org.empty() && !asset.format.empty());
-        check(asset.format.find('/') != std::string_view::npos);
-        check(!extension_for_format(asset.format).empty());
-        check(asset.expires_at >= 0);
-        if (!asset.location.empty()) {
-            check(location_is_safe(asset.location));
-            check(!has_dotdot_segment(asset.location));
-            check_location(asset.location);
-        }
-        // Quotes and backslashes are kept (Content-Disposition escapes them); control bytes
-        // make the record bad.
-        for (char c : asset.filename) check(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
-        for (char c : extension_for_format(asset.format)) check(is_name_byte(c) && c != '.');
-        for (char c : asset.format) check(c != '\r' && c != '\n' && c != '\0');
-    }
+    if (asset.found) check_found_asset(asset);
     for (Surface s : {Surface::render, Surface::content}) {
-        const Reason r = decide_asset(asset, s, ext, 1780000000);
-        if (r == Reason::allowed) {
-            check(asset.found);
-            if (s == Surface::content) {
-                check(ext == extension_for_format(asset.format) && !asset.location.empty());
-            }
+        if (decide_asset(asset, s, ext, 1780000000) != Reason::allowed) continue;
+        check(asset.found);
+        if (s == Surface::content) {
+            check(ext == extension_for_format(asset.format) && !asset.location.empty());
         }
     }
+}
 
+void check_org(const Field *fields, std::size_t n) {
     const OrgRecord org = parse_org(fields, n);
     check(!(org.found && org.bad));
     check((org.found || org.bad) == (n > 0));
     // Any switch value other than exactly "0" or "1" makes the record bad, never open.
     for (std::size_t i = 0; i < n; ++i) {
-        if (fields[i].name == "security_settings" || fields[i].name == "allow_public") {
-            if (fields[i].value != "0" && fields[i].value != "1") check(org.bad);
-        }
+        const bool is_switch =
+            fields[i].name == "security_settings" || fields[i].name == "allow_public";
+        if (is_switch && fields[i].value != "0" && fields[i].value != "1") check(org.bad);
     }
     if (decide_org(Purpose::public_, org) == Reason::allowed) {
         check(org.found && !org.bad && (!org.security_settings || org.allow_public));
     }
 }
 
-}  // namespace
-}  // namespace asset_gate
+void check_records(std::string_view input, std::string_view ext) {
+    Field fields[kMaxFields];
+    const std::size_t n = read_fields(input, fields);
+    check_asset(fields, n, ext);
+    check_org(fields, n);
+}
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    using namespace asset_gate;
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char *>(data), size);
 
     std::string_view ext;
@@ -154,4 +165,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     extension_for_format(input);
     check_records(input, ext.empty() ? classify_path(input, "/exporter").ext : ext);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

@@ -11,8 +11,7 @@
 
 #include "core/record_codec.hpp"
 
-using namespace asset_gate;
-
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
@@ -49,9 +48,8 @@ void check_decode(std::string_view bytes) {
     }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     check_decode({reinterpret_cast<const char *>(data), size});
 
     FuzzedDataProvider fdp(data, size);
@@ -83,4 +81,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
           org_out.security_settings == org_in.security_settings &&
           org_out.allow_public == org_in.allow_public);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

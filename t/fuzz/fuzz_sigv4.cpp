@@ -11,7 +11,7 @@
 
 #include "core/sigv4.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
 
 void check(bool ok) {
@@ -63,11 +63,8 @@ std::string_view next_field(std::string_view &rest) {
     return field;
 }
 
-}  // namespace
-}  // namespace asset_gate
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    using namespace asset_gate;
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     if (size < 17) return 0;
     std::int64_t now = 0;
     std::int64_t expires = 0;
@@ -106,4 +103,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     const std::size_t at = url.rfind("&X-Amz-Signature=");
     check(at != std::string::npos && url.size() - at == 17 + 64);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

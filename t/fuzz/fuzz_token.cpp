@@ -9,11 +9,8 @@
 
 #include "core/base64url.hpp"
 #include "core/token.hpp"
-#include "../unit/b64url_encode.hpp"
 
-using namespace asset_gate;
-using asset_gate::testing::b64url;
-
+namespace asset_gate::testing {
 namespace {
 
 // The seed corpus in t/fuzz/seeds/fuzz_token/ is signed with the first key.
@@ -43,7 +40,6 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
-
 void check_verified(const Verified &v) {
     if (v.reason != Reason::allowed) return;
     check(v.claims.id > 0 && v.claims.id <= static_cast<std::uint64_t>(INT64_MAX));
@@ -52,9 +48,8 @@ void check_verified(const Verified &v) {
     check(v.claims.exp >= kNow - kLeeway);  // exp > now - leeway, rounded down
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+// One input: every property checked, a trap on the first that fails.
+int fuzz_one(const std::uint8_t *data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char *>(data), size);
     const VerifyOptions opts = options();
 
@@ -67,8 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         const std::size_t dot = input.rfind('.');
         check(dot != std::string_view::npos);
         const std::string_view signing_input = input.substr(0, dot);
-        const std::string sig0 = b64url(HmacSha256Key(kKey).sign(signing_input).data(), 32);
-        const std::string sig1 = b64url(HmacSha256Key(kOldKey).sign(signing_input).data(), 32);
+        const std::string sig0 =
+            base64url_encode(HmacSha256Key(kKey).sign(signing_input).data(), 32);
+        const std::string sig1 =
+            base64url_encode(HmacSha256Key(kOldKey).sign(signing_input).data(), 32);
         check(input.substr(dot + 1) == sig0 || input.substr(dot + 1) == sig1);
     }
 
@@ -77,9 +74,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     check_verified(as_claims);
 
     // 3. The bytes signed as a payload: the whole check must agree with the claims check.
-    const std::string signing_input = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + b64url(data, size);
+    const std::string signing_input =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + base64url_encode(data, size);
     const std::string token =
-        signing_input + "." + b64url(HmacSha256Key(kKey).sign(signing_input).data(), 32);
+        signing_input + "." + base64url_encode(HmacSha256Key(kKey).sign(signing_input).data(), 32);
     const Verified signed_token = verify_token(token, keys(), opts);
     if (token.size() <= kMaxTokenSize) {
         check(signed_token.reason == as_claims.reason);
@@ -99,4 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     check(jws == Reason::allowed || jws == Reason::bad_token || jws == Reason::bad_signature);
     check(jws == Reason::allowed ? payload_size <= kMaxTokenSize : payload_size == 0);
     return 0;
+}
+
+}  // namespace
+}  // namespace asset_gate::testing
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    return asset_gate::testing::fuzz_one(data, size);
 }

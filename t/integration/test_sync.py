@@ -2,6 +2,8 @@
 t/integration/posthog_schema.sql) and a real redis-server; one end-to-end test with nginx."""
 
 import datetime as dt
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -193,17 +195,66 @@ def test_an_unservable_format_is_synced_with_a_warning_and_refused_by_the_gate(d
     assert rds.client.hget(f"asset:{asset}", "format") == "image/svg+xml"
 
 
-def test_format_table_is_the_gates_own():
-    """The sync tool's MIME -> extension table equals kFormatExtensions in the core."""
-    core = (REPO / "src" / "core" / "record.cpp").read_text()
-    table = core[core.index("kFormatExtensions"):]
-    table = table[:table.index("}};")]
-    pairs = dict(re.findall(r'\{"([^"]+)", "([^"]+)"\}', table))
-    source = SYNC.read_text()
-    block = source[source.index("EXTENSIONS = {"):]
-    block = block[:block.index("}")]
-    sync_pairs = dict(re.findall(r'"([^"]+)": "([^"]+)"', block))
-    assert len(pairs) >= 9 and pairs == sync_pairs
+# The core's table as the compiled core has it (format_extensions(), extension_for_format), not
+# as a regex reads record.cpp: an entry clang-format wraps over two lines would slip past one.
+CORE_FORMATS_MAIN = r"""
+#include <iostream>
+#include "core/record.hpp"
+int main(int argc, char **argv) {
+    for (const asset_gate::FormatExtension &e : asset_gate::format_extensions())
+        std::cout << "table\t" << e.format << "\t" << e.ext << "\n";
+    for (int i = 1; i < argc; ++i)
+        std::cout << "ext\t" << argv[i] << "\t" << asset_gate::extension_for_format(argv[i]) << "\n";
+}
+"""
+
+# Well-formed formats, mapped and not, with and without parameters (none holds a tab).
+FORMAT_PROBES = ["text/csv; charset=utf-8", "text/csv;charset=utf-8", 'text/csv ; charset="utf-8"',
+                 "application/x-ndjson; charset=utf-8", "image/webp", "image/jpeg", "image/svg+xml",
+                 "application/vnd.ms-excel", "application/x-custom", "IMAGE/PNG", "Image/png",
+                 "text/plain", "application/octet-stream"]
+
+
+@pytest.fixture(scope="module")
+def core_formats(tmp_path_factory):
+    """Runs a program built from the core: (its table, {format: extension_for_format})."""
+    d = tmp_path_factory.mktemp("core_formats")
+    (d / "main.cpp").write_text(CORE_FORMATS_MAIN)
+    exe = d / "core_formats"
+    build = subprocess.run(["c++", "-std=c++17", "-I", str(REPO / "src"), "-o", str(exe), str(d / "main.cpp"),
+                            str(REPO / "src" / "core" / "record.cpp"), str(REPO / "src" / "core" / "path.cpp")],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    table = [(f, e) for _, f, e in (line.split("\t") for line in subprocess.run(
+        [str(exe)], capture_output=True, text=True, check=True).stdout.splitlines())]
+    probes = [f for f, _ in table] + [f + "; charset=utf-8" for f, _ in table] + FORMAT_PROBES
+    out = subprocess.run([str(exe), *probes], capture_output=True, text=True, check=True).stdout
+    exts = {f: e for kind, f, e in (line.split("\t") for line in out.splitlines()) if kind == "ext"}
+    assert set(exts) == set(probes), out
+    return table, exts
+
+
+@pytest.fixture(scope="module")
+def sync_module():
+    """The sync tool loaded as a module, so its tables are read as Python reads them."""
+    loader = importlib.machinery.SourceFileLoader("asset_gate_sync", str(SYNC))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_format_table_is_the_gates_own(core_formats, sync_module):
+    """The sync tool's MIME -> extension table equals the core's format_extensions()."""
+    table, _ = core_formats
+    assert len(table) >= 9
+    assert len(dict(table)) == len(table), table
+    assert sync_module.EXTENSIONS == dict(table)
+
+
+def test_format_extension_is_the_gates_own(core_formats, sync_module):
+    """Every format maps to the extension the gate derives: table, parameters, subtypes."""
+    _, exts = core_formats
+    assert {f: sync_module.extension(f) for f in exts} == exts
 
 
 def test_backfill_in_small_batches(db, rds, world):

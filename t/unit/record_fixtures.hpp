@@ -6,7 +6,7 @@
 
 #include "core/record.hpp"
 
-namespace asset_gate::test {
+namespace asset_gate::testing {
 
 // Field/value pairs in reply order; the views must outlive the hash (literals, or strings the
 // test keeps alive).
@@ -33,4 +33,4 @@ inline Hash org_sharing_off() {
     return {{"security_settings", "1"}, {"allow_public", "0"}};
 }
 
-}  // namespace asset_gate::test
+}  // namespace asset_gate::testing

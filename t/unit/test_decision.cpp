@@ -2,16 +2,16 @@
 // gate.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 
 #include "core/decision.hpp"
 #include "core/path.hpp"
 #include "record_fixtures.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
-
-using test::Hash;
 
 constexpr std::int64_t kNow = 1780000000;
 
@@ -122,8 +122,8 @@ class PostHogMatrix : public ::testing::TestWithParam<MatrixCase> {};
 
 TEST_P(PostHogMatrix, PurposeSurfaceAndOrgGateDecideAsPostHogDoes) {
     const MatrixCase &c = GetParam();
-    const Hash asset_hash = test::png_asset();
-    const Hash org_hash = c.sharing ? test::org_sharing_on() : test::org_sharing_off();
+    const Hash asset_hash = png_asset();
+    const Hash org_hash = c.sharing ? org_sharing_on() : org_sharing_off();
     const AssetRecord asset = asset_hash.asset();
     const OrgRecord org = org_hash.org();
     ASSERT_TRUE(asset.found);
@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(AllTwelveCases, PostHogMatrix, ::testing::ValuesIn(kMat
 
 TEST(DecideOrg, PurposeTokensIgnoreTheOrgEntirely) {
     const OrgRecord missing;
-    const OrgRecord blocked = test::org_sharing_off().org();
+    const OrgRecord blocked = org_sharing_off().org();
     for (Purpose p : {Purpose::render, Purpose::subscription_delivery}) {
         EXPECT_EQ(decide_org(p, missing), Reason::allowed) << purpose_name(p);
         EXPECT_EQ(decide_org(p, blocked), Reason::allowed) << purpose_name(p);
@@ -157,11 +157,11 @@ TEST(DecideOrg, PublicTokenWithoutOrgRecordIsRefused) {
 }
 
 TEST(DecideOrg, PublicTokenBlockedWhenSecurityFeatureAndSharingOff) {
-    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_off().org()), Reason::org_blocked);
+    EXPECT_EQ(decide_org(Purpose::public_, org_sharing_off().org()), Reason::org_blocked);
 }
 
 TEST(DecideOrg, PublicTokenAllowedWhenSharingOn) {
-    EXPECT_EQ(decide_org(Purpose::public_, test::org_sharing_on().org()), Reason::allowed);
+    EXPECT_EQ(decide_org(Purpose::public_, org_sharing_on().org()), Reason::allowed);
 }
 
 TEST(DecideOrg, OrgWithoutSecurityFeatureIgnoresAllowPublic) {
@@ -177,27 +177,60 @@ TEST(DecideOrg, AllowPublicAbsentMeansAllowed) {
 }
 
 // --- format -> extension --------------------------------------------------------------------
+// The table is the core's (format_extensions()); these tests pin what must hold of every entry
+// and a few entries the contract names, without restating it.
 
-struct FormatCase {
-    std::string_view format;
-    std::string_view ext;
-};
+TEST(FormatExtensions, TableHoldsTheFormatsPostHogExports) {
+    const FormatExtension spots[] = {
+        {"image/png", "png"},
+        {"application/pdf", "pdf"},
+        {"text/csv", "csv"},
+        {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+        {"application/x-ndjson", "jsonl"},
+    };
+    for (const FormatExtension &spot : spots) {
+        const auto *entry =
+            std::find_if(format_extensions().begin(), format_extensions().end(),
+                         [&](const FormatExtension &e) { return e.format == spot.format; });
+        ASSERT_NE(entry, format_extensions().end()) << spot.format;
+        EXPECT_EQ(entry->ext, spot.ext) << spot.format;
+    }
+}
 
-constexpr FormatCase kDesignFormats[] = {
-    {"image/png", "png"},
-    {"application/pdf", "pdf"},
-    {"text/csv", "csv"},
-    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
-    {"video/webm", "webm"},
-    {"video/mp4", "mp4"},
-    {"image/gif", "gif"},
-    {"application/json", "json"},
-    {"application/x-ndjson", "jsonl"},
-};
+TEST(FormatExtensions, EveryEntryIsWhatExtensionForFormatAnswers) {
+    ASSERT_GT(format_extensions().size(), 0u);
+    for (const FormatExtension &e : format_extensions()) {
+        EXPECT_EQ(extension_for_format(e.format), e.ext) << e.format;
+        EXPECT_EQ(extension_for_format(std::string(e.format) + "; charset=utf-8"), e.ext)
+            << e.format;
+    }
+}
 
-TEST(ExtensionForFormat, EveryDesignFormatHasItsExtension) {
-    for (const FormatCase &c : kDesignFormats) {
-        EXPECT_EQ(extension_for_format(c.format), c.ext) << c.format;
+TEST(FormatExtensions, EveryEntryIsABareEssenceWithANameableExtension) {
+    for (const FormatExtension &e : format_extensions()) {
+        // type/subtype without parameters, as the lookup compares it.
+        const std::size_t slash = e.format.find('/');
+        ASSERT_NE(slash, std::string_view::npos) << e.format;
+        EXPECT_GT(slash, 0u) << e.format;
+        EXPECT_LT(slash + 1, e.format.size()) << e.format;
+        EXPECT_EQ(e.format.find_first_of("; \t"), std::string_view::npos) << e.format;
+        // A content name can end in it: the name alphabet, without '.'.
+        EXPECT_FALSE(e.ext.empty()) << e.format;
+        EXPECT_EQ(e.ext.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_-"),
+                  std::string_view::npos)
+            << e.format;
+        // And an asset record of that format is well formed.
+        EXPECT_TRUE(Hash({{"org", "org-1"}, {"format", e.format}}).asset().found) << e.format;
+    }
+}
+
+TEST(FormatExtensions, NoFormatIsListedTwice) {
+    const FormatExtensionTable table = format_extensions();
+    for (const FormatExtension *a = table.begin(); a != table.end(); ++a) {
+        for (const FormatExtension *b = a + 1; b != table.end(); ++b) {
+            EXPECT_NE(a->format, b->format);  // the second would never be reached
+        }
     }
 }
 
@@ -281,10 +314,10 @@ TEST(DecideAsset, ExpiryWithAFractionIsABadRecordNotAnotherInstant) {
 }
 
 TEST(DecideAsset, ContentExtensionMustMatchEveryFormat) {
-    for (const FormatCase &c : kDesignFormats) {
+    for (const FormatExtension &c : format_extensions()) {
         const AssetRecord a = asset_of(c.format);
         EXPECT_EQ(decide_asset(a, Surface::content, c.ext, kNow), Reason::allowed) << c.format;
-        for (const FormatCase &other : kDesignFormats) {
+        for (const FormatExtension &other : format_extensions()) {
             if (other.ext == c.ext) continue;
             EXPECT_EQ(decide_asset(a, Surface::content, other.ext, kNow),
                       Reason::extension_mismatch)
@@ -354,7 +387,7 @@ TEST(DecideAsset, MalformedSurfaceIsRefused) {
 // --- the whole core path for a content request ----------------------------------------------
 
 TEST(DecideRequest, PublicContentRequestRefusedWhenOrgRecordMissing) {
-    const Hash asset = test::png_asset();
+    const Hash asset = png_asset();
     EXPECT_EQ(decide_request("/exporter/x.png", Purpose::public_, asset.asset(), OrgRecord{}, kNow),
               Reason::org_unknown);
     EXPECT_EQ(decide_request("/exporter/x.png", Purpose::subscription_delivery, asset.asset(),
@@ -368,17 +401,11 @@ TEST(DecideRequest, MalformedPathIsRefusedBeforeAnyRecordIsConsulted) {
 }
 
 TEST(DecideRequest, DeliveryTokenOnWrongExtensionIsAMismatch) {
-    const Hash asset = test::png_asset();
+    const Hash asset = png_asset();
     EXPECT_EQ(decide_request("/exporter/export.pdf", Purpose::subscription_delivery, asset.asset(),
                              OrgRecord{}, kNow),
               Reason::extension_mismatch);
 }
-
-}  // namespace
-}  // namespace asset_gate
-
-namespace asset_gate {
-namespace {
 
 TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
     EXPECT_EQ(decide_asset(bad_asset(), Surface::render, "", 0), Reason::bad_record);
@@ -390,4 +417,4 @@ TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
 }
 
 }  // namespace
-}  // namespace asset_gate
+}  // namespace asset_gate::testing

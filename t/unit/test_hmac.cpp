@@ -9,12 +9,7 @@
 #include "core/hmac.hpp"
 #include "testdata.hpp"
 
-using asset_gate::HmacSha256Key;
-using asset_gate::Mac;
-using asset_gate::mac_equal;
-using asset_gate::testing::hex_decode;
-using asset_gate::testing::json_str;
-
+namespace asset_gate::testing {
 namespace {
 
 std::string hex(const Mac &mac) {
@@ -31,25 +26,23 @@ std::string sign_hex(std::string_view key, std::string_view message) {
     return hex(HmacSha256Key(key).sign(message));
 }
 
-}  // namespace
-
-TEST(Hmac, rfc4231_case1_known_answer) {
+TEST(Hmac, Rfc4231Case1KnownAnswer) {
     EXPECT_EQ(sign_hex(std::string(20, '\x0b'), "Hi There"),
               "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 }
 
-TEST(Hmac, rfc4231_case2_short_key_known_answer) {
+TEST(Hmac, Rfc4231Case2ShortKeyKnownAnswer) {
     EXPECT_EQ(sign_hex("Jefe", "what do ya want for nothing?"),
               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-TEST(Hmac, rfc4231_case6_key_longer_than_block_is_hashed_first) {
+TEST(Hmac, Rfc4231Case6KeyLongerThanBlockIsHashedFirst) {
     EXPECT_EQ(sign_hex(std::string(131, '\xaa'),
                        "Test Using Larger Than Block-Size Key - Hash Key First"),
               "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
-TEST(Hmac, key_longer_than_block_equals_its_sha256_digest_as_key) {
+TEST(Hmac, KeyLongerThanBlockEqualsItsSha256DigestAsKey) {
     const std::string long_key(100, 'k');
     // SHA-256("k" x 100), computed independently, used directly as the key (RFC 2104 section 2).
     const std::string digest =
@@ -59,12 +52,12 @@ TEST(Hmac, key_longer_than_block_equals_its_sha256_digest_as_key) {
               "1c28735416d320163f56f81bdbb83d651eed508d184e6b8b03662740a533293e");
 }
 
-TEST(Hmac, key_of_exactly_one_block_is_used_as_is) {
+TEST(Hmac, KeyOfExactlyOneBlockIsUsedAsIs) {
     EXPECT_EQ(sign_hex(std::string(64, 'k'), "message"),
               "890f3a16e0ca0aaa3bf180f70fa8e3970b3fd6505e98fde157988dcc19d1685c");
 }
 
-TEST(Hmac, state_is_reusable_across_messages) {
+TEST(Hmac, StateIsReusableAcrossMessages) {
     const HmacSha256Key key("Jefe");
     const Mac first = key.sign("what do ya want for nothing?");
     (void)key.sign("something else entirely");
@@ -72,7 +65,7 @@ TEST(Hmac, state_is_reusable_across_messages) {
     EXPECT_EQ(hex(first), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-TEST(Hmac, copied_key_signs_like_the_original) {
+TEST(Hmac, CopiedKeySignsLikeTheOriginal) {
     const HmacSha256Key original("Jefe");
     const HmacSha256Key copy = original;  // NOLINT(performance-unnecessary-copy-initialization)
     EXPECT_EQ(copy.sign("what do ya want for nothing?"),
@@ -80,17 +73,17 @@ TEST(Hmac, copied_key_signs_like_the_original) {
     EXPECT_EQ(copy.secret_size(), 4u);
 }
 
-TEST(Hmac, empty_key_and_empty_message_are_valid_inputs) {
+TEST(Hmac, EmptyKeyAndEmptyMessageAreValidInputs) {
     // HMAC-SHA256("", "") is a fixed, well-known value.
     EXPECT_EQ(sign_hex("", ""), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
-TEST(Hmac, secret_size_reports_configured_length_even_when_hashed) {
+TEST(Hmac, SecretSizeReportsConfiguredLengthEvenWhenHashed) {
     EXPECT_EQ(HmacSha256Key(std::string(10, 'a')).secret_size(), 10u);
     EXPECT_EQ(HmacSha256Key(std::string(200, 'a')).secret_size(), 200u);
 }
 
-TEST(Hmac, mac_equal_compares_every_byte) {
+TEST(Hmac, MacEqualComparesEveryByte) {
     Mac a{};
     for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::uint8_t>(i * 7);
     EXPECT_TRUE(mac_equal(a.data(), a.data(), a.size()));
@@ -103,7 +96,7 @@ TEST(Hmac, mac_equal_compares_every_byte) {
     }
 }
 
-TEST(Hmac, wycheproof_hmac_sha256_vectors) {
+TEST(Hmac, WycheproofHmacSha256Vectors) {
     ASSET_GATE_LOAD_VECTORS_OR_SKIP(root, "hmac_sha256_test.json");
     const json_t *groups = json_object_get(root.get(), "testGroups");
     ASSERT_TRUE(json_is_array(groups));
@@ -137,3 +130,6 @@ TEST(Hmac, wycheproof_hmac_sha256_vectors) {
     EXPECT_EQ(static_cast<json_int_t>(checked),
               json_integer_value(json_object_get(root.get(), "numberOfTests")));
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

@@ -7,15 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "core/base64url.hpp"
 #include "core/log_mask.hpp"
 #include "core/query.hpp"
 #include "testdata.hpp"
 
-using asset_gate::has_unmasked_token;
-using asset_gate::mask_token_signatures;
-using asset_gate::testing::b64url;
-using asset_gate::testing::mint;
-
+namespace asset_gate::testing {
 namespace {
 
 std::string mask(std::string in) {
@@ -88,8 +85,6 @@ std::size_t newlines(std::string_view s) {
 }
 
 const char *const kPrefix = "2026/05/27 10:10:10 [info] 4242#4242: *17 ";
-
-}  // namespace
 
 // -- the request line, as before ----------------------------------------------------------
 
@@ -228,7 +223,8 @@ TEST(LogMask, HeaderWithJsonWhitespaceIsRecognised) {
 }
 
 TEST(LogMask, HeaderAloneMarksATokenWhosePayloadIsNotJson) {
-    const std::string t = b64url(R"({"alg":"HS256"})") + "." + b64url("plain") + ".c2lnbmF0dXJl";
+    const std::string t =
+        base64url_encode(R"({"alg":"HS256"})") + "." + base64url_encode("plain") + ".c2lnbmF0dXJl";
     EXPECT_EQ(mask("x " + t + " y"), "x " + t.substr(0, t.rfind('.') + 1) + "... y");
 }
 
@@ -371,3 +367,6 @@ TEST(LogMask, OutputIsNeverLongerThanInput) {
         EXPECT_LE(mask(line).size(), line.size()) << line;
     }
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

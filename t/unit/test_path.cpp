@@ -5,7 +5,7 @@
 
 #include "core/path.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
 
 constexpr std::string_view kBase = "/exporter";
@@ -178,4 +178,4 @@ TEST(Path, EmptyBaseMakesContentAtTheRoot) {
 }
 
 }  // namespace
-}  // namespace asset_gate
+}  // namespace asset_gate::testing

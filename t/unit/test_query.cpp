@@ -6,7 +6,7 @@
 
 #include "core/query.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
 
 TEST(Query, OneTokenIsFound) {
@@ -80,4 +80,4 @@ TEST(Query, DecodesToComparesWithoutABuffer) {
 }
 
 }  // namespace
-}  // namespace asset_gate
+}  // namespace asset_gate::testing

@@ -8,14 +8,12 @@
 #include "core/record.hpp"
 #include "record_fixtures.hpp"
 
-namespace asset_gate {
+namespace asset_gate::testing {
 namespace {
-
-using test::Hash;
 
 // A valid asset with one field replaced (or added) last, so "last wins" applies.
 AssetRecord asset_with(std::string_view name, std::string_view value) {
-    Hash h = test::png_asset();
+    Hash h = png_asset();
     h.fields.push_back({name, value});
     return h.asset();
 }
@@ -27,7 +25,7 @@ OrgRecord org_with(std::string_view name, std::string_view value) {
 // --- asset: found ---------------------------------------------------------------------------
 
 TEST(AssetRecord, AllFieldsAreReadIntoViews) {
-    const Hash h = test::png_asset();
+    const Hash h = png_asset();
     const AssetRecord rec = h.asset();
     ASSERT_TRUE(rec.found);
     EXPECT_EQ(rec.org, "org-1");
@@ -105,7 +103,7 @@ TEST(AssetRecord, KnownFieldsAfterManyUnknownOnesAreRead) {
     // Records are read whole: the security-relevant field written last still counts.
     std::vector<std::string> names;
     for (int i = 0; i < 300; ++i) names.push_back("extra_" + std::to_string(i));
-    Hash h = test::png_asset();
+    Hash h = png_asset();
     for (const std::string &n : names) h.fields.push_back({n, "v"});
     h.fields.push_back({"expires_at", "1700000000"});
     const AssetRecord rec = h.asset();
@@ -116,7 +114,7 @@ TEST(AssetRecord, KnownFieldsAfterManyUnknownOnesAreRead) {
 TEST(AssetRecord, RecordOver64KiBIsBad) {
     const std::string big(kMaxRecordSize, 'x');
     EXPECT_TRUE(asset_with("padding", big).bad);
-    Hash h = test::png_asset();
+    Hash h = png_asset();
     const std::string fits(kMaxRecordSize - 200, 'x');
     h.fields.push_back({"padding", fits});
     EXPECT_TRUE(h.asset().found);
@@ -199,7 +197,7 @@ TEST(AssetRecord, FilenameWithQuotesIsKeptForTheDispositionToEscape) {
 // --- asset: expires_at ----------------------------------------------------------------------
 
 TEST(AssetRecord, ExpiresAtAbsentOrZeroMeansNever) {
-    EXPECT_EQ(test::png_asset().asset().expires_at, 0);
+    EXPECT_EQ(png_asset().asset().expires_at, 0);
     EXPECT_EQ(asset_with("expires_at", "0").expires_at, 0);
     EXPECT_EQ(asset_with("expires_at", "000").expires_at, 0);
 }
@@ -318,8 +316,8 @@ TEST(OrgRecord, RecordOver64KiBIsBad) {
 }
 
 TEST(OrgRecord, SharingOnAndOffAsTheApplicationWritesThem) {
-    const OrgRecord on = test::org_sharing_on().org();
-    const OrgRecord off = test::org_sharing_off().org();
+    const OrgRecord on = org_sharing_on().org();
+    const OrgRecord off = org_sharing_off().org();
     EXPECT_TRUE(on.found && on.security_settings && on.allow_public);
     EXPECT_TRUE(off.found && off.security_settings && !off.allow_public);
 }
@@ -333,4 +331,4 @@ TEST(OrgRecord, DuplicateFieldLastWins) {
 }
 
 }  // namespace
-}  // namespace asset_gate
+}  // namespace asset_gate::testing

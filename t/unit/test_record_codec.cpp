@@ -5,7 +5,8 @@
 
 #include "core/record_codec.hpp"
 
-using namespace asset_gate;
+namespace asset_gate::testing {
+namespace {
 
 TEST(RecordCodec, AssetRoundTripsEveryField) {
     AssetRecord in;
@@ -77,3 +78,6 @@ TEST(RecordCodec, OrgFlagsRoundTrip) {
     EXPECT_FALSE(decode_org("1", &out));
     EXPECT_FALSE(out.found);
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

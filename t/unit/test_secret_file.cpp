@@ -8,16 +8,15 @@
 
 #include "core/secret_file.hpp"
 
-using namespace asset_gate;
-
+namespace asset_gate::testing {
 namespace {
+
 std::vector<std::pair<std::size_t, std::string>> keys_of(std::string_view text) {
     std::vector<std::pair<std::size_t, std::string>> out;
     for_each_key(text,
                  [&](std::size_t line, std::string_view key) { out.emplace_back(line, key); });
     return out;
 }
-}  // namespace
 
 TEST(KeyFile, EachLineIsAKeyWithItsLineEndingRemoved) {
     auto keys = keys_of("current key\r\nfallback key\n");
@@ -67,3 +66,6 @@ TEST(SecretFile, AFileIsReadWholeAndAnOversizedOneIsRefused) {
     EXPECT_TRUE(text.empty());
     std::remove(path);
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

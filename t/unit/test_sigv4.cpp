@@ -15,18 +15,9 @@
 #include <openssl/sha.h>
 
 #include "core/sigv4.hpp"
+#include "testdata.hpp"
 
-using asset_gate::PresignOptions;
-using asset_gate::s3_host;
-using asset_gate::s3_object_path;
-using asset_gate::s3_presign_get;
-using asset_gate::s3_sign_get;
-using asset_gate::S3Addressing;
-using asset_gate::S3Credentials;
-using asset_gate::S3Target;
-using asset_gate::SignedGet;
-using asset_gate::sigv4_hex_signature;
-
+namespace asset_gate::testing {
 namespace {
 
 // The AWS documentation's example account, bucket and moment (Fri, 24 May 2013 00:00:00 GMT).
@@ -57,21 +48,6 @@ std::string sha256_hex(std::string_view data) {
     for (unsigned char b : digest) {
         out.push_back(digits[b >> 4]);
         out.push_back(digits[b & 0xf]);
-    }
-    return out;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string hex_decode(std::string_view hex) {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(hex_value(hex[i]) * 16 + hex_value(hex[i + 1])));
     }
     return out;
 }
@@ -261,14 +237,12 @@ void for_each_reference_case(std::string_view kind, Check check) {
     EXPECT_EQ(seen, kReferenceCasesPerKind) << "botocore " << ref.botocore_version;
 }
 
-}  // namespace
-
 // --- AWS's published examples -------------------------------------------------------------
 
 // "Signature Calculations for the Authorization Header: Transferring Payload in a Single Chunk",
 // GET Object: the example also signs a Range header, which s3_sign_get never sends, so the
 // documented canonical request is rebuilt here and only the signing step is ours.
-TEST(Sigv4, aws_get_object_example_string_to_sign_signs_to_documented_signature) {
+TEST(Sigv4, AwsGetObjectExampleStringToSignSignsToDocumentedSignature) {
     const std::string canonical_request =
         "GET\n"
         "/test.txt\n"
@@ -291,13 +265,13 @@ TEST(Sigv4, aws_get_object_example_string_to_sign_signs_to_documented_signature)
               "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 }
 
-TEST(Sigv4, aws_get_object_example_host_and_path) {
+TEST(Sigv4, AwsGetObjectExampleHostAndPath) {
     EXPECT_EQ(s3_host(aws_example_target()), "examplebucket.s3.amazonaws.com");
     EXPECT_EQ(s3_object_path(aws_example_target(), "test.txt"), "/test.txt");
 }
 
 // "Authenticating Requests: Using Query Parameters", the presigned GET of examplebucket/test.txt.
-TEST(Sigv4, aws_presigned_url_example_reproduced_byte_for_byte) {
+TEST(Sigv4, AwsPresignedUrlExampleReproducedByteForByte) {
     PresignOptions opts;
     opts.expires = 86400;
     EXPECT_EQ(s3_presign_get(aws_example_target(), aws_example_credentials(), "test.txt",
@@ -311,7 +285,7 @@ TEST(Sigv4, aws_presigned_url_example_reproduced_byte_for_byte) {
 
 // --- the canonical request, pinned without botocore ---------------------------------------
 
-TEST(Sigv4, sign_get_signs_host_content_sha256_and_date_over_the_empty_payload) {
+TEST(Sigv4, SignGetSignsHostContentSha256AndDateOverTheEmptyPayload) {
     const SignedGet got =
         s3_sign_get(aws_example_target(), aws_example_credentials(), "test.txt", kAwsExampleTime);
     EXPECT_EQ(got.host, "examplebucket.s3.amazonaws.com");
@@ -333,7 +307,7 @@ TEST(Sigv4, sign_get_signs_host_content_sha256_and_date_over_the_empty_payload) 
                   signature);
 }
 
-TEST(Sigv4, sign_get_signs_the_session_token_header_when_credentials_carry_one) {
+TEST(Sigv4, SignGetSignsTheSessionTokenHeaderWhenCredentialsCarryOne) {
     S3Credentials creds = aws_example_credentials();
     creds.session_token = "FQoDYXdzEXAMPLE/token+with=padding";
     const SignedGet with = s3_sign_get(aws_example_target(), creds, "test.txt", kAwsExampleTime);
@@ -346,7 +320,7 @@ TEST(Sigv4, sign_get_signs_the_session_token_header_when_credentials_carry_one) 
     EXPECT_NE(with.authorization, without.authorization);
 }
 
-TEST(Sigv4, presign_signs_only_host_over_unsigned_payload) {
+TEST(Sigv4, PresignSignsOnlyHostOverUnsignedPayload) {
     PresignOptions opts;
     opts.expires = 86400;
     const SplitUrl url = split_url(s3_presign_get(aws_example_target(), aws_example_credentials(),
@@ -363,7 +337,7 @@ TEST(Sigv4, presign_signs_only_host_over_unsigned_payload) {
                                                          sha256_hex(canonical_request)));
 }
 
-TEST(Sigv4, presign_query_is_sorted_by_encoded_name_with_slash_encoded_in_values) {
+TEST(Sigv4, PresignQueryIsSortedByEncodedNameWithSlashEncodedInValues) {
     S3Credentials creds = aws_example_credentials();
     creds.session_token = "tok/en+=";
     PresignOptions opts;
@@ -384,7 +358,7 @@ TEST(Sigv4, presign_query_is_sorted_by_encoded_name_with_slash_encoded_in_values
             split_url(url).raw_signature);
 }
 
-TEST(Sigv4, amz_date_is_utc_from_unix_seconds) {
+TEST(Sigv4, AmzDateIsUtcFromUnixSeconds) {
     const S3Target target = aws_example_target();
     const S3Credentials creds = aws_example_credentials();
     EXPECT_EQ(s3_sign_get(target, creds, "k", 0).amz_date, "19700101T000000Z");
@@ -398,7 +372,7 @@ TEST(Sigv4, amz_date_is_utc_from_unix_seconds) {
 
 // --- hosts and paths ----------------------------------------------------------------------
 
-TEST(Sigv4, host_keeps_a_non_default_port_and_is_lower_cased) {
+TEST(Sigv4, HostKeepsANonDefaultPortAndIsLowerCased) {
     S3Target target;
     target.endpoint_host = "127.0.0.1:9000";
     target.bucket = "media";
@@ -411,7 +385,7 @@ TEST(Sigv4, host_keeps_a_non_default_port_and_is_lower_cased) {
     EXPECT_EQ(s3_host(target), "media.s3.example.com:9000");
 }
 
-TEST(Sigv4, presign_drops_only_the_schemes_default_port) {
+TEST(Sigv4, PresignDropsOnlyTheSchemesDefaultPort) {
     S3Target target;
     target.bucket = "media";
     target.addressing = S3Addressing::path;
@@ -430,7 +404,7 @@ TEST(Sigv4, presign_drops_only_the_schemes_default_port) {
               "http://127.0.0.1:9000/media/k");
 }
 
-TEST(Sigv4, path_style_prefixes_the_bucket_and_virtual_host_does_not) {
+TEST(Sigv4, PathStylePrefixesTheBucketAndVirtualHostDoesNot) {
     S3Target target = aws_example_target();
     target.addressing = S3Addressing::path;
     EXPECT_EQ(s3_object_path(target, "dir/file name.png"), "/examplebucket/dir/file%20name.png");
@@ -438,14 +412,14 @@ TEST(Sigv4, path_style_prefixes_the_bucket_and_virtual_host_does_not) {
     EXPECT_EQ(s3_object_path(target, "dir/file name.png"), "/dir/file%20name.png");
 }
 
-TEST(Sigv4, key_with_leading_slash_keeps_it_as_a_double_slash) {
+TEST(Sigv4, KeyWithLeadingSlashKeepsItAsADoubleSlash) {
     S3Target target = aws_example_target();
     EXPECT_EQ(s3_object_path(target, "/a/b"), "//a/b");
     target.addressing = S3Addressing::path;
     EXPECT_EQ(s3_object_path(target, "/a/b"), "/examplebucket//a/b");
 }
 
-TEST(Sigv4, path_encodes_every_byte_but_unreserved_and_slash_with_upper_case_hex) {
+TEST(Sigv4, PathEncodesEveryByteButUnreservedAndSlashWithUpperCaseHex) {
     const S3Target target = aws_example_target();
     std::string all_bytes;
     std::string all_expected = "/";
@@ -459,13 +433,13 @@ TEST(Sigv4, path_encodes_every_byte_but_unreserved_and_slash_with_upper_case_hex
     EXPECT_EQ(s3_object_path(target, all_bytes), all_expected);
 }
 
-TEST(Sigv4, path_encodes_utf8_bytes_plus_percent_and_reserved_characters) {
+TEST(Sigv4, PathEncodesUtf8BytesPlusPercentAndReservedCharacters) {
     const S3Target target = aws_example_target();
     EXPECT_EQ(s3_object_path(target, "caf\xc3\xa9 \xf0\x9f\x98\x80"), "/caf%C3%A9%20%F0%9F%98%80");
     EXPECT_EQ(s3_object_path(target, "a+b~c%20d=e&f?g#h"), "/a%2Bb~c%2520d%3De%26f%3Fg%23h");
 }
 
-TEST(Sigv4, path_of_an_already_safe_key_is_the_key_itself) {
+TEST(Sigv4, PathOfAnAlreadySafeKeyIsTheKeyItself) {
     const S3Target target = aws_example_target();
     const std::string safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/";
     std::string key;
@@ -478,7 +452,7 @@ TEST(Sigv4, path_of_an_already_safe_key_is_the_key_itself) {
     }
 }
 
-TEST(Sigv4, long_keys_are_encoded_whole) {
+TEST(Sigv4, LongKeysAreEncodedWhole) {
     const std::string key(5000, ' ');
     const std::string path = s3_object_path(aws_example_target(), key);
     EXPECT_EQ(path.size(), 1 + 3 * key.size());
@@ -487,7 +461,7 @@ TEST(Sigv4, long_keys_are_encoded_whole) {
 
 // --- expiry bounds ------------------------------------------------------------------------
 
-TEST(Sigv4, presign_expires_is_clamped_into_one_second_to_seven_days) {
+TEST(Sigv4, PresignExpiresIsClampedIntoOneSecondToSevenDays) {
     const S3Target target = aws_example_target();
     const S3Credentials creds = aws_example_credentials();
     auto expires_of = [&](std::int64_t expires) {
@@ -511,7 +485,7 @@ TEST(Sigv4, presign_expires_is_clamped_into_one_second_to_seven_days) {
 
 // --- botocore as the reference ------------------------------------------------------------
 
-TEST(Sigv4, signed_get_matches_botocore_s3sigv4auth_on_generated_requests) {
+TEST(Sigv4, SignedGetMatchesBotocoreS3SigV4AuthOnGeneratedRequests) {
     for_each_reference_case("get", [](const Case &c) {
         const SignedGet got =
             s3_sign_get(target_of(c), credentials_of(c), c.at("key"), std::stoll(c.at("now")));
@@ -522,7 +496,7 @@ TEST(Sigv4, signed_get_matches_botocore_s3sigv4auth_on_generated_requests) {
     });
 }
 
-TEST(Sigv4, presigned_url_matches_botocore_s3sigv4queryauth_on_generated_requests) {
+TEST(Sigv4, PresignedUrlMatchesBotocoreS3SigV4QueryAuthOnGeneratedRequests) {
     for_each_reference_case("presign", [](const Case &c) {
         PresignOptions opts;
         opts.expires = std::stoll(c.at("expires"));
@@ -553,3 +527,6 @@ TEST(Sigv4, presigned_url_matches_botocore_s3sigv4queryauth_on_generated_request
         EXPECT_EQ(got.base, want_base);
     });
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

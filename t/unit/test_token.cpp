@@ -18,28 +18,14 @@
 #include "core/token.hpp"
 #include "testdata.hpp"
 
-using asset_gate::check_claims;
-using asset_gate::KeySet;
-using asset_gate::kMaxTokenSize;
-using asset_gate::Purpose;
-using asset_gate::Reason;
-using asset_gate::reason_name;
-using asset_gate::Verified;
-using asset_gate::verify_jws;
-using asset_gate::verify_token;
-using asset_gate::VerifyOptions;
-using asset_gate::testing::b64url;
-using asset_gate::testing::json_str;
-using asset_gate::testing::kBase64UrlAlphabet;
-using asset_gate::testing::mint;
-
-// Reasons print by name in failure messages.
+// Reasons print by name in failure messages; gtest looks for PrintTo beside Reason, in asset_gate.
 namespace asset_gate {
 inline void PrintTo(Reason r, std::ostream *os) {
     *os << reason_name(r);
 }
 }  // namespace asset_gate
 
+namespace asset_gate::testing {
 namespace {
 
 constexpr std::int64_t kNow = 1780000000;
@@ -116,11 +102,9 @@ std::string nested(int depth) {
            std::string(static_cast<std::size_t>(depth), ']');
 }
 
-}  // namespace
-
 // --- the whole check -------------------------------------------------------------------------
 
-TEST(Token, valid_public_token_allowed_with_its_claims) {
+TEST(Token, ValidPublicTokenAllowedWithItsClaims) {
     const Verified v = verify_token(valid_token(), current_keys(), at(kNow));
     ASSERT_EQ(v.reason, Reason::allowed);
     EXPECT_EQ(v.claims.id, 42u);
@@ -128,7 +112,7 @@ TEST(Token, valid_public_token_allowed_with_its_claims) {
     EXPECT_EQ(v.claims.exp, kNow + 600);
 }
 
-TEST(Token, verify_jws_hands_back_the_decoded_payload) {
+TEST(Token, VerifyJwsHandsBackTheDecodedPayload) {
     const std::string payload = claims_with(R"("purpose":"render")");
     std::array<std::uint8_t, kMaxTokenSize> buf;
     std::size_t size = 0;
@@ -136,7 +120,7 @@ TEST(Token, verify_jws_hands_back_the_decoded_payload) {
     EXPECT_EQ(std::string(reinterpret_cast<const char *>(buf.data()), size), payload);
 }
 
-TEST(Token, claims_are_checked_only_after_the_signature) {
+TEST(Token, ClaimsAreCheckedOnlyAfterTheSignature) {
     // An expired token signed with an unknown key is a signature failure, not an expiry.
     const std::string token = mint(object_of(kAud + R"(,"exp":1,"id":42)"), kUnknownKey);
     EXPECT_EQ(token_reason(token), Reason::bad_signature);
@@ -145,27 +129,27 @@ TEST(Token, claims_are_checked_only_after_the_signature) {
 
 // --- key rotation -----------------------------------------------------------------------------
 
-TEST(Token, fallback_key_still_verifies_during_rotation) {
+TEST(Token, FallbackKeyStillVerifiesDuringRotation) {
     const KeySet keys = keys_of({kKey, kOldKey});
     EXPECT_EQ(token_reason(mint(claims_with(""), kKey), keys), Reason::allowed);
     EXPECT_EQ(token_reason(mint(claims_with(""), kOldKey), keys), Reason::allowed);
 }
 
-TEST(Token, token_from_unknown_key_refused_as_bad_signature) {
+TEST(Token, TokenFromUnknownKeyRefusedAsBadSignature) {
     const KeySet keys = keys_of({kKey, kOldKey});
     EXPECT_EQ(token_reason(mint(claims_with(""), kUnknownKey), keys), Reason::bad_signature);
 }
 
-TEST(Token, retired_key_no_longer_verifies) {
+TEST(Token, RetiredKeyNoLongerVerifies) {
     EXPECT_EQ(token_reason(mint(claims_with(""), kOldKey)), Reason::bad_signature);
 }
 
-TEST(Token, empty_key_set_verifies_nothing) {
+TEST(Token, EmptyKeySetVerifiesNothing) {
     const KeySet none;
     EXPECT_EQ(token_reason(valid_token(), none), Reason::bad_signature);
 }
 
-TEST(Token, flipped_signature_bit_refused_as_bad_signature) {
+TEST(Token, FlippedSignatureBitRefusedAsBadSignature) {
     std::string token = valid_token();
     // The first character of the signature carries six data bits: any change alters the MAC.
     char &c = token[token.rfind('.') + 1];
@@ -173,24 +157,25 @@ TEST(Token, flipped_signature_bit_refused_as_bad_signature) {
     EXPECT_EQ(token_reason(token), Reason::bad_signature);
 }
 
-TEST(Token, signature_covers_the_header_text_as_received) {
+TEST(Token, SignatureCoversTheHeaderTextAsReceived) {
     // Same JSON meaning, different bytes: the MAC over the original text no longer matches.
     const std::string token = mint(R"({"alg":"HS256","typ":"JWT"})", claims_with(""), kKey);
-    const std::string respelled = replace_part(token, 0, b64url(R"({"typ":"JWT","alg":"HS256"})"));
+    const std::string respelled =
+        replace_part(token, 0, base64url_encode(R"({"typ":"JWT","alg":"HS256"})"));
     EXPECT_EQ(token_reason(token), Reason::allowed);
     EXPECT_EQ(token_reason(respelled), Reason::bad_signature);
 }
 
 // --- header -----------------------------------------------------------------------------------
 
-TEST(TokenHeader, any_member_order_and_whitespace_accepted) {
+TEST(TokenHeader, AnyMemberOrderAndWhitespaceAccepted) {
     for (std::string_view header : {R"({"typ":"JWT","alg":"HS256"})", R"({"alg":"HS256"})",
                                     "{ \"alg\" : \"HS256\" }\n", R"({"alg":"HS\u0032\u00356"})"}) {
         EXPECT_EQ(token_reason(mint(header, claims_with(""), kKey)), Reason::allowed) << header;
     }
 }
 
-TEST(TokenHeader, alg_other_than_exactly_hs256_refused_as_bad_token) {
+TEST(TokenHeader, AlgOtherThanExactlyHs256RefusedAsBadToken) {
     for (std::string_view header :
          {R"({"alg":"none"})", R"({"alg":"None"})", R"({"alg":"hs256"})", R"({"alg":"HS512"})",
           R"({"alg":"HS384"})", R"({"alg":"RS256"})", R"({"alg":"ES256"})", R"({"alg":"HS256 "})",
@@ -201,18 +186,19 @@ TEST(TokenHeader, alg_other_than_exactly_hs256_refused_as_bad_token) {
     }
 }
 
-TEST(TokenHeader, alg_none_with_empty_signature_refused_as_bad_token) {
-    const std::string token = b64url(R"({"alg":"none"})") + "." + b64url(claims_with("")) + ".";
+TEST(TokenHeader, AlgNoneWithEmptySignatureRefusedAsBadToken) {
+    const std::string token =
+        base64url_encode(R"({"alg":"none"})") + "." + base64url_encode(claims_with("")) + ".";
     EXPECT_EQ(token_reason(token), Reason::bad_token);
 }
 
-TEST(TokenHeader, header_checked_before_the_signature) {
+TEST(TokenHeader, HeaderCheckedBeforeTheSignature) {
     // alg none with a wrong signature: the header decides, so this is bad_token.
     const std::string token = mint(R"({"alg":"none"})", claims_with(""), kUnknownKey);
     EXPECT_EQ(token_reason(token), Reason::bad_token);
 }
 
-TEST(TokenHeader, crit_member_refused_as_bad_token) {
+TEST(TokenHeader, CritMemberRefusedAsBadToken) {
     for (std::string_view header :
          {R"({"alg":"HS256","crit":["exp"],"exp":1})", R"({"alg":"HS256","crit":[]})",
           R"({"alg":"HS256","crit":null})", R"({"alg":"HS256","crit":["b64"],"b64":false})"}) {
@@ -220,7 +206,7 @@ TEST(TokenHeader, crit_member_refused_as_bad_token) {
     }
 }
 
-TEST(TokenHeader, duplicate_header_members_refused_as_bad_token) {
+TEST(TokenHeader, DuplicateHeaderMembersRefusedAsBadToken) {
     for (std::string_view header :
          {R"({"alg":"HS256","alg":"HS256"})", R"({"alg":"none","alg":"HS256"})",
           R"({"alg":"HS256","alg":"none"})", R"({"alg":"HS256","\u0061lg":"HS256"})"}) {
@@ -228,7 +214,7 @@ TEST(TokenHeader, duplicate_header_members_refused_as_bad_token) {
     }
 }
 
-TEST(TokenHeader, header_that_is_not_one_json_object_refused_as_bad_token) {
+TEST(TokenHeader, HeaderThatIsNotOneJsonObjectRefusedAsBadToken) {
     for (std::string_view header :
          {R"([])", R"(["HS256"])", R"("HS256")", "1", "null", R"({"alg":"HS256")",
           R"({"alg":"HS256"}x)", R"({"alg":"HS256"}{})", R"({alg:"HS256"})", R"({'alg':'HS256'})",
@@ -237,16 +223,16 @@ TEST(TokenHeader, header_that_is_not_one_json_object_refused_as_bad_token) {
     }
 }
 
-TEST(TokenHeader, key_locating_members_never_choose_the_key) {
+TEST(TokenHeader, KeyLocatingMembersNeverChooseTheKey) {
     const std::string header =
         std::string(R"({"alg":"HS256","kid":"attacker","jku":"https://evil.example/jwks",)") +
-        R"("x5u":"https://evil.example/cert","jwk":{"kty":"oct","k":")" + b64url(kUnknownKey) +
-        R"("}})";
+        R"("x5u":"https://evil.example/cert","jwk":{"kty":"oct","k":")" +
+        base64url_encode(kUnknownKey) + R"("}})";
     EXPECT_EQ(token_reason(mint(header, claims_with(""), kUnknownKey)), Reason::bad_signature);
     EXPECT_EQ(token_reason(mint(header, claims_with(""), kKey)), Reason::allowed);
 }
 
-TEST(TokenHeader, header_nesting_beyond_sixteen_levels_refused_as_bad_token) {
+TEST(TokenHeader, HeaderNestingBeyondSixteenLevelsRefusedAsBadToken) {
     const std::string ok = R"({"alg":"HS256","x":)" + nested(15) + "}";
     const std::string deep = R"({"alg":"HS256","x":)" + nested(16) + "}";
     EXPECT_EQ(token_reason(mint(ok, claims_with(""), kKey)), Reason::allowed);
@@ -255,7 +241,7 @@ TEST(TokenHeader, header_nesting_beyond_sixteen_levels_refused_as_bad_token) {
 
 // --- shape --------------------------------------------------------------------------------------
 
-TEST(TokenShape, token_of_exactly_4096_bytes_accepted_and_4097_refused) {
+TEST(TokenShape, TokenOfExactly4096BytesAcceptedAnd4097Refused) {
     // PyJWT's 36-character header, two dots and a 43-character signature leave 4015 characters
     // of payload, which encode 3011 bytes.
     const std::string prefix = "{" + kAud + R"(,"exp":)" + kExp + R"(,"id":42,"pad":")";
@@ -271,7 +257,7 @@ TEST(TokenShape, token_of_exactly_4096_bytes_accepted_and_4097_refused) {
     EXPECT_EQ(jws_reason(over_limit), Reason::bad_token);
 }
 
-TEST(TokenShape, token_needs_exactly_three_parts) {
+TEST(TokenShape, TokenNeedsExactlyThreeParts) {
     const std::string token = valid_token();
     const std::size_t d1 = token.find('.'), d2 = token.rfind('.');
     const std::string no_dots = token.substr(0, d1) + token.substr(d1 + 1, d2 - d1 - 1);
@@ -292,24 +278,24 @@ TEST(TokenShape, token_needs_exactly_three_parts) {
     }
 }
 
-TEST(TokenShape, empty_header_or_payload_refused_as_bad_token) {
+TEST(TokenShape, EmptyHeaderOrPayloadRefusedAsBadToken) {
     const std::string token = valid_token();
     for (int part = 0; part < 2; ++part) {
         EXPECT_EQ(token_reason(replace_part(token, part, "")), Reason::bad_token) << part;
     }
 }
 
-TEST(TokenShape, empty_signature_of_a_well_formed_token_is_bad_signature) {
+TEST(TokenShape, EmptySignatureOfAWellFormedTokenIsBadSignature) {
     EXPECT_EQ(token_reason(replace_part(valid_token(), 2, "")), Reason::bad_signature);
 }
 
 // A truncated or padded signature part is the signature failing, not the token's shape: the
 // reason an operator sees for a link cut short by a mail client.
-TEST(TokenShape, signature_must_decode_to_exactly_32_bytes) {
+TEST(TokenShape, SignatureMustDecodeToExactly32Bytes) {
     const std::string token = valid_token();
-    const std::string mac31 = b64url(std::string(31, '\x11'));
-    const std::string mac33 = b64url(std::string(33, '\x11'));
-    const std::string mac64 = b64url(std::string(64, '\x11'));
+    const std::string mac31 = base64url_encode(std::string(31, '\x11'));
+    const std::string mac33 = base64url_encode(std::string(33, '\x11'));
+    const std::string mac64 = base64url_encode(std::string(64, '\x11'));
     ASSERT_EQ(mac31.size(), 42u);
     ASSERT_EQ(mac33.size(), 44u);
     EXPECT_EQ(token_reason(replace_part(token, 2, mac31)), Reason::bad_signature);
@@ -320,7 +306,7 @@ TEST(TokenShape, signature_must_decode_to_exactly_32_bytes) {
     EXPECT_EQ(token_reason(replace_part(token, 2, sig + "A")), Reason::bad_signature);
 }
 
-TEST(TokenShape, signature_with_non_zero_trailing_bits_refused_as_bad_signature) {
+TEST(TokenShape, SignatureWithNonZeroTrailingBitsRefusedAsBadSignature) {
     std::string token = valid_token();
     // 43 characters carry 258 bits; the last character's two low bits must be zero.
     char &last = token.back();
@@ -330,7 +316,7 @@ TEST(TokenShape, signature_with_non_zero_trailing_bits_refused_as_bad_signature)
     EXPECT_EQ(token_reason(token), Reason::bad_signature);
 }
 
-TEST(TokenShape, padding_in_any_part_is_refused) {
+TEST(TokenShape, PaddingInAnyPartIsRefused) {
     const std::string token = valid_token();
     const std::size_t d1 = token.find('.'), d2 = token.rfind('.');
     const std::string parts[3] = {token.substr(0, d1), token.substr(d1 + 1, d2 - d1 - 1),
@@ -345,7 +331,7 @@ TEST(TokenShape, padding_in_any_part_is_refused) {
     }
 }
 
-TEST(TokenShape, characters_outside_the_base64url_alphabet_refused_in_each_part) {
+TEST(TokenShape, CharactersOutsideTheBase64urlAlphabetRefusedInEachPart) {
     const std::string token = valid_token();
     const std::size_t d1 = token.find('.'), d2 = token.rfind('.');
     const std::size_t positions[3] = {d1 / 2, d1 + 1 + (d2 - d1) / 2, d2 + 10};
@@ -359,7 +345,7 @@ TEST(TokenShape, characters_outside_the_base64url_alphabet_refused_in_each_part)
     }
 }
 
-TEST(TokenShape, standard_base64_spelling_of_the_same_bytes_refused) {
+TEST(TokenShape, StandardBase64SpellingOfTheSameBytesRefused) {
     // A signature whose bytes need '+' or '/' in standard base64 must use '-' / '_' instead.
     for (int i = 0; i < 64; ++i) {
         const std::string token = mint(claims_with(R"("n":)" + std::to_string(i)), kKey);
@@ -377,7 +363,7 @@ TEST(TokenShape, standard_base64_spelling_of_the_same_bytes_refused) {
     FAIL() << "no signature with '-' or '_' among 64 tokens";
 }
 
-TEST(TokenShape, payload_that_is_not_valid_json_passes_the_jws_layer_but_not_the_claims) {
+TEST(TokenShape, PayloadThatIsNotValidJsonPassesTheJwsLayerButNotTheClaims) {
     const std::string token = mint("not json", kKey);
     EXPECT_EQ(jws_reason(token), Reason::allowed);
     EXPECT_EQ(token_reason(token), Reason::bad_token);
@@ -385,11 +371,11 @@ TEST(TokenShape, payload_that_is_not_valid_json_passes_the_jws_layer_but_not_the
 
 // --- claims: exp --------------------------------------------------------------------------------
 
-TEST(Claims, exp_required) {
+TEST(Claims, ExpRequired) {
     EXPECT_EQ(claims_reason(object_of(kAud + R"(,"id":42)")), Reason::bad_claims);
 }
 
-TEST(Claims, exp_must_be_a_json_number) {
+TEST(Claims, ExpMustBeAJsonNumber) {
     for (std::string_view exp :
          {R"("1790000000")", "null", "true", "[1790000000]", R"({"t":1790000000})"}) {
         EXPECT_EQ(claims_reason(object_of(kAud + R"(,"id":42,"exp":)" + std::string(exp))),
@@ -398,7 +384,7 @@ TEST(Claims, exp_must_be_a_json_number) {
     }
 }
 
-TEST(Claims, exp_must_lie_after_now) {
+TEST(Claims, ExpMustLieAfterNow) {
     auto with_exp = [](std::int64_t exp) {
         return object_of(kAud + R"(,"id":42,"exp":)" + std::to_string(exp));
     };
@@ -409,7 +395,7 @@ TEST(Claims, exp_must_lie_after_now) {
     EXPECT_EQ(claims_reason(with_exp(-1)), Reason::expired);
 }
 
-TEST(Claims, leeway_extends_exp_strictly) {
+TEST(Claims, LeewayExtendsExpStrictly) {
     auto with_exp = [](std::int64_t exp) {
         return object_of(kAud + R"(,"id":42,"exp":)" + std::to_string(exp));
     };
@@ -419,12 +405,12 @@ TEST(Claims, leeway_extends_exp_strictly) {
     EXPECT_EQ(claims_reason(with_exp(kNow - 5), at(kNow, 0)), Reason::expired);
 }
 
-TEST(Claims, negative_leeway_counts_as_none) {
+TEST(Claims, NegativeLeewayCountsAsNone) {
     const std::string payload = object_of(kAud + R"(,"id":42,"exp":)" + std::to_string(kNow + 1));
     EXPECT_EQ(claims_reason(payload, at(kNow, -100)), Reason::allowed);
 }
 
-TEST(Claims, exp_may_be_a_real_number) {
+TEST(Claims, ExpMayBeARealNumber) {
     const std::string now = std::to_string(kNow);
     auto with_exp = [](const std::string &exp) {
         return object_of(kAud + R"(,"id":42,"exp":)" + exp);
@@ -438,7 +424,7 @@ TEST(Claims, exp_may_be_a_real_number) {
     EXPECT_EQ(v.claims.exp, kNow);  // rounded down: never later than the token says
 }
 
-TEST(Claims, extreme_exp_values_handled_without_overflow) {
+TEST(Claims, ExtremeExpValuesHandledWithoutOverflow) {
     auto with_exp = [](std::string_view exp) {
         return object_of(kAud + R"(,"id":42,"exp":)" + std::string(exp));
     };
@@ -458,7 +444,7 @@ TEST(Claims, extreme_exp_values_handled_without_overflow) {
     EXPECT_EQ(claims_reason(with_exp("Infinity")), Reason::bad_token);
 }
 
-TEST(Claims, extreme_clock_and_leeway_do_not_overflow) {
+TEST(Claims, ExtremeClockAndLeewayDoNotOverflow) {
     const std::string payload = claims_with("");
     constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
     constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
@@ -471,7 +457,7 @@ TEST(Claims, extreme_clock_and_leeway_do_not_overflow) {
 
 // --- claims: nbf and iat ------------------------------------------------------------------------
 
-TEST(Claims, nbf_and_iat_in_the_past_or_now_accepted) {
+TEST(Claims, NbfAndIatInThePastOrNowAccepted) {
     for (std::string_view name : {"nbf", "iat"}) {
         for (std::int64_t t : {kNow, kNow - 1, std::int64_t{0}}) {
             const std::string extra = "\"" + std::string(name) + "\":" + std::to_string(t);
@@ -480,7 +466,7 @@ TEST(Claims, nbf_and_iat_in_the_past_or_now_accepted) {
     }
 }
 
-TEST(Claims, nbf_and_iat_in_the_future_refused_as_not_yet_valid) {
+TEST(Claims, NbfAndIatInTheFutureRefusedAsNotYetValid) {
     for (std::string_view name : {"nbf", "iat"}) {
         for (const std::string &t :
              {std::to_string(kNow + 1), std::to_string(kNow) + ".5", std::string("1e300")}) {
@@ -490,7 +476,7 @@ TEST(Claims, nbf_and_iat_in_the_future_refused_as_not_yet_valid) {
     }
 }
 
-TEST(Claims, leeway_applies_to_nbf_and_iat) {
+TEST(Claims, LeewayAppliesToNbfAndIat) {
     for (std::string_view name : {"nbf", "iat"}) {
         const std::string at_edge = "\"" + std::string(name) + "\":" + std::to_string(kNow + 10);
         const std::string past_edge = "\"" + std::string(name) + "\":" + std::to_string(kNow + 11);
@@ -500,7 +486,7 @@ TEST(Claims, leeway_applies_to_nbf_and_iat) {
     }
 }
 
-TEST(Claims, nbf_and_iat_must_be_numbers_when_present) {
+TEST(Claims, NbfAndIatMustBeNumbersWhenPresent) {
     for (std::string_view name : {"nbf", "iat"}) {
         for (std::string_view value : {R"("0")", "null", "false", "[]", "{}"}) {
             const std::string extra = "\"" + std::string(name) + "\":" + std::string(value);
@@ -511,7 +497,7 @@ TEST(Claims, nbf_and_iat_must_be_numbers_when_present) {
 
 // --- claims: aud --------------------------------------------------------------------------------
 
-TEST(Claims, aud_string_must_equal_the_configured_audience) {
+TEST(Claims, AudStringMustEqualTheConfiguredAudience) {
     auto with_aud = [](std::string_view aud) {
         return object_of(R"("exp":)" + kExp + R"(,"id":42,"aud":)" + std::string(aud));
     };
@@ -524,7 +510,7 @@ TEST(Claims, aud_string_must_equal_the_configured_audience) {
     }
 }
 
-TEST(Claims, aud_array_must_contain_the_configured_audience) {
+TEST(Claims, AudArrayMustContainTheConfiguredAudience) {
     auto with_aud = [](std::string_view aud) {
         return object_of(R"("exp":)" + kExp + R"(,"id":42,"aud":)" + std::string(aud));
     };
@@ -535,13 +521,13 @@ TEST(Claims, aud_array_must_contain_the_configured_audience) {
     EXPECT_EQ(claims_reason(with_aud(R"([["posthog:exported_asset"]])")), Reason::wrong_audience);
 }
 
-TEST(Claims, aud_array_with_a_non_string_member_refused_as_wrong_audience) {
+TEST(Claims, AudArrayWithANonStringMemberRefusedAsWrongAudience) {
     const std::string payload =
         object_of(R"("exp":)" + kExp + R"(,"id":42,"aud":["posthog:exported_asset",1])");
     EXPECT_EQ(claims_reason(payload), Reason::wrong_audience);
 }
 
-TEST(Claims, aud_missing_or_of_another_type_refused_as_wrong_audience) {
+TEST(Claims, AudMissingOrOfAnotherTypeRefusedAsWrongAudience) {
     EXPECT_EQ(claims_reason(object_of(R"("exp":)" + kExp + R"(,"id":42)")), Reason::wrong_audience);
     for (std::string_view aud : {"null", "1", "true", R"({"aud":"posthog:exported_asset"})"}) {
         EXPECT_EQ(
@@ -551,7 +537,7 @@ TEST(Claims, aud_missing_or_of_another_type_refused_as_wrong_audience) {
     }
 }
 
-TEST(Claims, configured_audience_replaces_the_default) {
+TEST(Claims, ConfiguredAudienceReplacesTheDefault) {
     VerifyOptions opts = at(kNow);
     opts.audience = "example:custom";
     EXPECT_EQ(claims_reason(claims_with(""), opts), Reason::wrong_audience);
@@ -562,7 +548,7 @@ TEST(Claims, configured_audience_replaces_the_default) {
 
 // --- claims: id ---------------------------------------------------------------------------------
 
-TEST(Claims, id_positive_json_integer_accepted) {
+TEST(Claims, IdPositiveJsonIntegerAccepted) {
     auto with_id = [](std::string_view id) {
         return object_of(kAud + R"(,"exp":)" + kExp + R"(,"id":)" + std::string(id));
     };
@@ -572,7 +558,7 @@ TEST(Claims, id_positive_json_integer_accepted) {
     EXPECT_EQ(v.claims.id, 9223372036854775807u);
 }
 
-TEST(Claims, id_not_a_positive_json_integer_refused_as_bad_claims) {
+TEST(Claims, IdNotAPositiveJsonIntegerRefusedAsBadClaims) {
     auto with_id = [](std::string_view id) {
         return object_of(kAud + R"(,"exp":)" + kExp + R"(,"id":)" + std::string(id));
     };
@@ -583,20 +569,20 @@ TEST(Claims, id_not_a_positive_json_integer_refused_as_bad_claims) {
     EXPECT_EQ(claims_reason(object_of(kAud + R"(,"exp":)" + kExp)), Reason::bad_claims);
 }
 
-TEST(Claims, id_beyond_int64_refused_by_the_parser) {
+TEST(Claims, IdBeyondInt64RefusedByTheParser) {
     EXPECT_EQ(claims_reason(object_of(kAud + R"(,"exp":)" + kExp + R"(,"id":9223372036854775808)")),
               Reason::bad_token);
 }
 
 // --- claims: purpose ----------------------------------------------------------------------------
 
-TEST(Claims, purpose_absent_means_public) {
+TEST(Claims, PurposeAbsentMeansPublic) {
     const Verified v = check_claims(claims_with(""), at(kNow));
     ASSERT_EQ(v.reason, Reason::allowed);
     EXPECT_EQ(v.claims.purpose, Purpose::public_);
 }
 
-TEST(Claims, purpose_render_and_subscription_delivery_recognised) {
+TEST(Claims, PurposeRenderAndSubscriptionDeliveryRecognised) {
     Verified v = check_claims(claims_with(R"("purpose":"render")"), at(kNow));
     ASSERT_EQ(v.reason, Reason::allowed);
     EXPECT_EQ(v.claims.purpose, Purpose::render);
@@ -605,7 +591,7 @@ TEST(Claims, purpose_render_and_subscription_delivery_recognised) {
     EXPECT_EQ(v.claims.purpose, Purpose::subscription_delivery);
 }
 
-TEST(Claims, any_other_purpose_refused_as_unknown_purpose) {
+TEST(Claims, AnyOtherPurposeRefusedAsUnknownPurpose) {
     for (std::string_view purpose :
          {R"("public")", R"("")", R"("Render")", R"("render ")", R"("subscription")",
           R"("subscription_delivery_")", R"("shared")", "null", "1", "true", "[]", R"(["render"])",
@@ -618,7 +604,7 @@ TEST(Claims, any_other_purpose_refused_as_unknown_purpose) {
 
 // --- claims: order ------------------------------------------------------------------------------
 
-TEST(Claims, rules_apply_in_order_exp_nbf_iat_aud_id_purpose) {
+TEST(Claims, RulesApplyInOrderExpNbfIatAudIdPurpose) {
     const std::string future = std::to_string(kNow + 100);
     // Missing exp outranks everything else that is wrong.
     EXPECT_EQ(claims_reason(R"({"aud":"x","id":0,"purpose":"x","nbf":)" + future + "}"),
@@ -641,7 +627,7 @@ TEST(Claims, rules_apply_in_order_exp_nbf_iat_aud_id_purpose) {
               Reason::bad_claims);
 }
 
-TEST(Claims, refused_result_carries_no_claims) {
+TEST(Claims, RefusedResultCarriesNoClaims) {
     const Verified v = check_claims(claims_with(R"("purpose":"nope")"), at(kNow));
     EXPECT_EQ(v.reason, Reason::unknown_purpose);
     EXPECT_EQ(v.claims.id, 0u);
@@ -650,7 +636,7 @@ TEST(Claims, refused_result_carries_no_claims) {
 
 // --- claims: JSON structure ---------------------------------------------------------------------
 
-TEST(Claims, payload_must_be_one_json_object) {
+TEST(Claims, PayloadMustBeOneJsonObject) {
     for (std::string_view payload :
          {"", " ", "[]", "null", "1", R"("claims")", "{", R"({"id":42,})", R"({"id":42}{"id":43})",
           R"({"id":42}x)", R"({id:42})", "\xef\xbb\xbf{}",
@@ -659,22 +645,22 @@ TEST(Claims, payload_must_be_one_json_object) {
     }
 }
 
-TEST(Claims, trailing_whitespace_after_the_object_accepted) {
+TEST(Claims, TrailingWhitespaceAfterTheObjectAccepted) {
     EXPECT_EQ(claims_reason(claims_with("") + " \n"), Reason::allowed);
 }
 
-TEST(Claims, duplicate_claims_refused_as_bad_token) {
+TEST(Claims, DuplicateClaimsRefusedAsBadToken) {
     for (std::string_view extra : {R"("exp":1)", R"("id":1)", R"("aud":"x")", R"("i\u0064":42)",
                                    R"("x":1,"x":1)", R"("purpose":"render","purpose":"render")"}) {
         EXPECT_EQ(claims_reason(claims_with(extra)), Reason::bad_token) << extra;
     }
 }
 
-TEST(Claims, duplicates_inside_nested_objects_refused_too) {
+TEST(Claims, DuplicatesInsideNestedObjectsRefusedToo) {
     EXPECT_EQ(claims_reason(claims_with(R"("ctx":{"a":1,"a":2})")), Reason::bad_token);
 }
 
-TEST(Claims, payload_of_4096_bytes_accepted_and_4097_refused) {
+TEST(Claims, PayloadOf4096BytesAcceptedAnd4097Refused) {
     const std::string base = claims_with(R"("pad":"")");
     const std::string fill(kMaxTokenSize - base.size(), 'x');
     const std::string at_limit = claims_with(R"("pad":")" + fill + "\"");
@@ -683,7 +669,7 @@ TEST(Claims, payload_of_4096_bytes_accepted_and_4097_refused) {
     EXPECT_EQ(claims_reason(claims_with(R"("pad":")" + fill + "x\"")), Reason::bad_token);
 }
 
-TEST(Claims, nesting_of_sixteen_levels_accepted_seventeen_refused) {
+TEST(Claims, NestingOfSixteenLevelsAcceptedSeventeenRefused) {
     // The claims object itself is the first level.
     EXPECT_EQ(claims_reason(claims_with(R"("ctx":)" + nested(15))), Reason::allowed);
     EXPECT_EQ(claims_reason(claims_with(R"("ctx":)" + nested(16))), Reason::bad_token);
@@ -694,7 +680,7 @@ TEST(Claims, nesting_of_sixteen_levels_accepted_seventeen_refused) {
     EXPECT_EQ(claims_reason(claims_with(R"("ctx":)" + objects)), Reason::bad_token);
 }
 
-TEST(Claims, brackets_inside_strings_do_not_count_as_nesting) {
+TEST(Claims, BracketsInsideStringsDoNotCountAsNesting) {
     const std::string brackets(100, '[');
     EXPECT_EQ(claims_reason(claims_with(R"("s":")" + brackets + "\"")), Reason::allowed);
     // An escaped quote does not end the string early.
@@ -703,7 +689,6 @@ TEST(Claims, brackets_inside_strings_do_not_count_as_nesting) {
 
 // --- RFC 7515 appendix A.1 ----------------------------------------------------------------------
 
-namespace {
 constexpr std::string_view kRfc7515Token =
     "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
     ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
@@ -719,9 +704,8 @@ KeySet rfc7515_keys() {
         asset_gate::base64url_decode(kRfc7515Key, reinterpret_cast<std::uint8_t *>(key.data())));
     return keys_of({key});
 }
-}  // namespace
 
-TEST(Rfc7515, appendix_a1_signature_verifies_over_the_original_text) {
+TEST(Rfc7515, AppendixA1SignatureVerifiesOverTheOriginalText) {
     std::array<std::uint8_t, kMaxTokenSize> payload;
     std::size_t size = 0;
     ASSERT_EQ(verify_jws(kRfc7515Token, rfc7515_keys(), payload.data(), &size), Reason::allowed);
@@ -729,11 +713,11 @@ TEST(Rfc7515, appendix_a1_signature_verifies_over_the_original_text) {
               "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}");
 }
 
-TEST(Rfc7515, appendix_a1_fails_with_another_key) {
+TEST(Rfc7515, AppendixA1FailsWithAnotherKey) {
     EXPECT_EQ(jws_reason(kRfc7515Token), Reason::bad_signature);
 }
 
-TEST(Rfc7515, appendix_a1_claims_lack_our_audience_and_expire_at_its_exp) {
+TEST(Rfc7515, AppendixA1ClaimsLackOurAudienceAndExpireAtItsExp) {
     EXPECT_EQ(verify_token(kRfc7515Token, rfc7515_keys(), at(kRfc7515Exp - 1)).reason,
               Reason::wrong_audience);
     EXPECT_EQ(verify_token(kRfc7515Token, rfc7515_keys(), at(kRfc7515Exp)).reason, Reason::expired);
@@ -743,7 +727,7 @@ TEST(Rfc7515, appendix_a1_claims_lack_our_audience_and_expire_at_its_exp) {
 
 // --- Wycheproof JSON Web Signature vectors ------------------------------------------------------
 
-TEST(Wycheproof, json_web_signature_hs256_vectors) {
+TEST(Wycheproof, JsonWebSignatureHs256Vectors) {
     ASSET_GATE_LOAD_VECTORS_OR_SKIP(root, "json_web_signature_test.json");
     const json_t *groups = json_object_get(root.get(), "testGroups");
     ASSERT_TRUE(json_is_array(groups));
@@ -806,8 +790,6 @@ TEST(Wycheproof, json_web_signature_hs256_vectors) {
 }
 
 // --- PyJWT interoperability ---------------------------------------------------------------------
-
-namespace {
 
 constexpr std::string_view kPyKey1 = "pyjwt-current-key-0123456789abcdefghij";
 // Longer than the SHA-256 block, so the key is hashed first on both sides.
@@ -881,9 +863,7 @@ const KeySet &pyjwt_keys() {
     return keys;
 }
 
-}  // namespace
-
-TEST(PyJwt, tokens_minted_by_pyjwt_verify_with_their_claims) {
+TEST(PyJwt, TokensMintedByPyJwtVerifyWithTheirClaims) {
     const auto &tokens = pyjwt_tokens();
     if (tokens.empty()) GTEST_SKIP() << "/usr/bin/python3 with PyJWT not available";
     ASSERT_EQ(tokens.size(), 5u);
@@ -895,7 +875,7 @@ TEST(PyJwt, tokens_minted_by_pyjwt_verify_with_their_claims) {
     }
 }
 
-TEST(PyJwt, tokens_minted_by_pyjwt_fail_with_only_the_other_key) {
+TEST(PyJwt, TokensMintedByPyJwtFailWithOnlyTheOtherKey) {
     const auto &tokens = pyjwt_tokens();
     if (tokens.empty()) GTEST_SKIP() << "/usr/bin/python3 with PyJWT not available";
     const KeySet only1 = keys_of({kPyKey1}), only2 = keys_of({kPyKey2});
@@ -906,7 +886,7 @@ TEST(PyJwt, tokens_minted_by_pyjwt_fail_with_only_the_other_key) {
     }
 }
 
-TEST(PyJwt, every_single_character_change_is_refused) {
+TEST(PyJwt, EverySingleCharacterChangeIsRefused) {
     const auto &tokens = pyjwt_tokens();
     if (tokens.empty()) GTEST_SKIP() << "/usr/bin/python3 with PyJWT not available";
     std::size_t mutants = 0;
@@ -932,3 +912,6 @@ TEST(PyJwt, every_single_character_change_is_refused) {
     }
     std::printf("[ pyjwt ] %zu single-character mutants refused\n", mutants);
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

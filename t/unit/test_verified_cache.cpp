@@ -5,9 +5,9 @@
 
 #include "core/verified_cache.hpp"
 
-using namespace asset_gate;
-
+namespace asset_gate::testing {
 namespace {
+
 const int kScopeA = 0;
 const int kScopeB = 0;
 Claims claims(std::uint64_t id, std::int64_t exp, Purpose p = Purpose::public_) {
@@ -17,7 +17,6 @@ Claims claims(std::uint64_t id, std::int64_t exp, Purpose p = Purpose::public_) 
     c.purpose = p;
     return c;
 }
-}  // namespace
 
 TEST(VerifiedTokenCache, RemembersAVerifiedTokenUntilItsExpiry) {
     VerifiedTokenCache cache;
@@ -58,3 +57,6 @@ TEST(VerifiedTokenCache, TokensLongerThanTheSlotAreNotKept) {
     Claims out;
     EXPECT_FALSE(cache.find(&kScopeA, token, 0, 0, &out));
 }
+
+}  // namespace
+}  // namespace asset_gate::testing

@@ -1,4 +1,4 @@
-// Shared test fixtures: the external test-vector folder, JSON and encoding helpers, token minting.
+// Shared test fixtures: the external test-vector folder, JSON and hex helpers, token minting.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <jansson.h>
 
-#include "b64url_encode.hpp"
+#include "core/base64url.hpp"
 #include "core/hmac.hpp"
 
 namespace asset_gate::testing {
@@ -62,32 +62,42 @@ inline std::string_view json_str(const json_t *object, const char *key) {
                              : std::string_view{};
 }
 
+// A hex digit's value, -1 for any other byte.
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The bytes a test vector spells in hex; a failure (and no bytes) when it is not hex.
 inline std::string hex_decode(std::string_view hex) {
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
     std::string out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = hex_value(hex[i]);
+        const int lo = i + 1 < hex.size() ? hex_value(hex[i + 1]) : -1;
+        if (hi < 0 || lo < 0) {
+            ADD_FAILURE() << "not hex: \"" << hex << "\"";
+            return {};
+        }
+        out.push_back(static_cast<char>(hi * 16 + lo));
     }
     return out;
 }
 
-
-inline std::string b64url(const Mac &mac) {
-    return b64url(std::string_view(reinterpret_cast<const char *>(mac.data()), mac.size()));
-}
+// RFC 4648 section 5, the url alphabet in the order of the values 0 to 63.
+inline constexpr std::string_view kBase64UrlAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 inline constexpr std::string_view kPyJwtHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
 
 // A compact JWS over the given header and payload texts, signed with `secret`.
 inline std::string mint(std::string_view header_json, std::string_view payload_json,
                         std::string_view secret) {
-    std::string signing_input = b64url(header_json) + "." + b64url(payload_json);
-    return signing_input + "." + b64url(HmacSha256Key(secret).sign(signing_input));
+    std::string signing_input =
+        base64url_encode(header_json) + "." + base64url_encode(payload_json);
+    const Mac mac = HmacSha256Key(secret).sign(signing_input);
+    return signing_input + "." + base64url_encode(mac.data(), mac.size());
 }
 
 inline std::string mint(std::string_view payload_json, std::string_view secret) {
