@@ -76,35 +76,31 @@ enum class Stage : std::uint8_t { start, pending, resolved, done };
 
 // Per-request state: a plain struct in the request pool, found again after internal
 // redirects through its pool-cleanup marker. Each part is meaningful once its flag says so;
-// the records' strings are views into the request pool.
+// the records' strings are views into the request pool. (Ordered by size: no padding.)
 struct Ctx {
     ngx_http_request_t *request;
-    LocConf *gate;  // the gate location that decided
-    Stage stage;
-
-    bool classified;  // path
-    PathInfo path;
-    bool verified;  // claims
-    Claims claims;
-    bool download;
-    bool asset_known;  // asset (looked up: found, missing or bad)
-    AssetRecord asset;
-    bool org_known;  // org (public tokens of an asset that exists)
-    OrgRecord org;
-    bool redis_failed;
-
-    bool reason_set;  // the gate decided: reason, and rc to answer on re-entry
-    Reason reason;
-    ngx_int_t rc;
-    bool content_allowed;  // the header filter adds the content headers
-
-    S3Request *s3;  // proxy mode's signed request (s3.cpp), once asked for
-
-    // While a Redis lookup is pending: the link in its waiter list, and the cleanup that
-    // settles a request leaving while it waits.
-    Lookup *lookup;
+    LocConf *gate;   // the gate location that decided
+    S3Request *s3;   // proxy mode's signed request (s3.cpp), once asked for
+    Lookup *lookup;  // while a Redis lookup is pending, and the link in its waiter list
     ngx_queue_t waiter;
-    bool leave_hook;
+    ngx_int_t rc;  // the decision, answered again on re-entry
+
+    PathInfo path;      // once classified
+    Claims claims;      // once verified
+    AssetRecord asset;  // once asset_known (looked up: found, missing or bad)
+    OrgRecord org;      // once org_known (public tokens of an asset that exists)
+
+    Stage stage;
+    Reason reason;  // once reason_set
+    bool classified;
+    bool verified;
+    bool download;
+    bool asset_known;
+    bool org_known;
+    bool redis_failed;
+    bool reason_set;
+    bool content_allowed;  // the header filter adds the content headers
+    bool leave_hook;       // the cleanup that settles a request leaving while it waits is set
 };
 
 Ctx *get_ctx(ngx_http_request_t *r) noexcept;
