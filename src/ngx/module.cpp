@@ -175,13 +175,10 @@ bool load_keys(ngx_conf_t *cf, const ngx_str_t &path, KeySet *keys) noexcept {
 char *set_key_file(ngx_conf_t *cf, ngx_command_t *, void *c) noexcept {
     auto *conf = static_cast<LocConf *>(c);
     if (conf->token.keys != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
-    ngx_str_t path = static_cast<ngx_str_t *>(cf->args->elts)[1];
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) return conf_error();
-    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(KeySet));
-    if (cln == nullptr) return conf_error();
-    auto *keys = new (cln->data) KeySet();
-    cln->handler = destroy_keys;
-    if (!load_keys(cf, path, keys)) return conf_error();
+    ngx_str_t path;
+    if (!conf_path_argument(cf, &path)) return conf_error();
+    auto *keys = conf_object<KeySet>(cf, destroy_keys);
+    if (keys == nullptr || !load_keys(cf, path, keys)) return conf_error();
     conf->token.keys = keys;
     return NGX_CONF_OK;
 }

@@ -7,6 +7,7 @@ extern "C" {
 #include <ngx_http.h>
 }
 
+#include <new>
 #include <string_view>
 
 namespace asset_gate {
@@ -38,6 +39,25 @@ inline ngx_str_t ngx_str(const char *s) noexcept {
 // What a directive handler or merge returns on failure (NGX_CONF_ERROR is a cast macro).
 inline char *conf_error() noexcept {
     return static_cast<char *>(NGX_CONF_ERROR);
+}
+
+// A configuration-lifetime object in the configuration pool, released (and wiped, for secrets)
+// by `destroy` when the configuration goes; null when out of memory.
+template <class T>
+T *conf_object(ngx_conf_t *cf, ngx_pool_cleanup_pt destroy) noexcept {
+    static_assert(noexcept(T()), "constructed inside a noexcept directive handler");
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(T));
+    if (cln == nullptr) return nullptr;
+    T *object = new (cln->data) T();
+    cln->handler = destroy;
+    return object;
+}
+
+// The directive's one argument as a file path, relative to nginx's prefix; false when out of
+// memory.
+inline bool conf_path_argument(ngx_conf_t *cf, ngx_str_t *path) noexcept {
+    *path = static_cast<ngx_str_t *>(cf->args->elts)[1];
+    return ngx_conf_full_name(cf->cycle, path, 1) == NGX_OK;
 }
 
 // Where a directive was written, for errors found after parsing (at merge or postconfiguration).

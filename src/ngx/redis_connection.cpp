@@ -175,9 +175,9 @@ void RedisConnection::adopt(redisAsyncContext *ac) noexcept {
     ngx_add_timer(&connect_ev_, ep_->timeout);
 }
 
-void RedisConnection::send(redisCallbackFn *fn, int argc, const char **argv,
-                           const size_t *argvlen) noexcept {
-    redisAsyncCommandArgv(ac_, fn, nullptr, argc, argv, argvlen);
+void RedisConnection::send(redisCallbackFn *fn, int argc, const char **argv, const size_t *argvlen,
+                           const char *privdata) noexcept {
+    redisAsyncCommandArgv(ac_, fn, const_cast<char *>(privdata), argc, argv, argvlen);
 }
 
 void RedisConnection::send_auth() noexcept {

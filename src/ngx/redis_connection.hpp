@@ -94,8 +94,9 @@ class RedisConnection {
     ngx_log_t *log() const noexcept { return log_; }
 
     // For on_ready: a command outside the deadlines (setup, sentinel questions, SUBSCRIBE);
-    // `fn` finds its connection with of().
-    void send(redisCallbackFn *fn, int argc, const char **argv, const size_t *argvlen) noexcept;
+    // `fn` finds its connection with of(), and gets `privdata`.
+    void send(redisCallbackFn *fn, int argc, const char **argv, const size_t *argvlen,
+              const char *privdata = nullptr) noexcept;
     void send_auth() noexcept;    // AUTH, when a password is configured
     void send_select() noexcept;  // SELECT, when the database is not 0
 

@@ -72,58 +72,38 @@ bool SentinelWatcher::address(RedisAddress *to) {
     return true;
 }
 
+// The borders hiredis calls: what throws inside (copying an address) is logged, and the
+// sentinel is asked again on a fresh connection rather than left half followed.
+template <void (SentinelWatcher::*step)(const redisReply *)>
+void SentinelWatcher::on_answer(redisAsyncContext *ac, void *reply, void *what) noexcept {
+    if (reply == nullptr) return;
+    auto *self = static_cast<SentinelWatcher *>(of(ac));
+    try {
+        (self->*step)(static_cast<const redisReply *>(reply));
+    } catch (...) {
+        redis_log_exception(self->log(), self->endpoint(), static_cast<const char *>(what));
+        self->reset("cannot follow its answer");
+    }
+}
+
 // Every question before the SUBSCRIBE: a subscribed connection answers no other.
 void SentinelWatcher::on_ready() noexcept {
     const RedisEndpoint *ep = endpoint();
     const char *name = reinterpret_cast<const char *>(ep->sentinel_master.data);
     const char *master[] = {"SENTINEL", "get-master-addr-by-name", name};
     size_t master_lens[] = {8, 23, ep->sentinel_master.len};
-    send(on_master_address, 3, master, master_lens);
+    send(on_answer<&SentinelWatcher::master_named>, 3, master, master_lens,
+         "the sentinel's master address");
     if (ep->read_replica) {
         const char *replicas[] = {"SENTINEL", "replicas", name};
         size_t replicas_lens[] = {8, 8, ep->sentinel_master.len};
-        send(on_replicas, 3, replicas, replicas_lens);
+        send(on_answer<&SentinelWatcher::replicas_named>, 3, replicas, replicas_lens,
+             "the sentinel's replicas");
     }
     const char *argv[] = {"SUBSCRIBE", "+switch-master"};
     size_t lens[] = {9, 14};
-    send(on_switch_master, 2, argv, lens);
+    send(on_answer<&SentinelWatcher::master_switched>, 2, argv, lens, "the switch of master");
     asked_ = ngx_current_msec;
-}
-
-// The borders hiredis calls: what throws inside (copying an address) is logged, and the
-// sentinel is asked again on a fresh connection rather than left half followed.
-
-void SentinelWatcher::on_master_address(redisAsyncContext *ac, void *reply, void *) noexcept {
-    if (reply == nullptr) return;
-    auto *self = static_cast<SentinelWatcher *>(of(ac));
-    try {
-        self->master_named(static_cast<const redisReply *>(reply));
-    } catch (...) {
-        redis_log_exception(self->log(), self->endpoint(), "the sentinel's master address");
-        self->reset("cannot follow its answer");
-    }
-}
-
-void SentinelWatcher::on_replicas(redisAsyncContext *ac, void *reply, void *) noexcept {
-    if (reply == nullptr) return;
-    auto *self = static_cast<SentinelWatcher *>(of(ac));
-    try {
-        self->replicas_named(static_cast<const redisReply *>(reply));
-    } catch (...) {
-        redis_log_exception(self->log(), self->endpoint(), "the sentinel's replicas");
-        self->reset("cannot follow its answer");
-    }
-}
-
-void SentinelWatcher::on_switch_master(redisAsyncContext *ac, void *reply, void *) noexcept {
-    if (reply == nullptr) return;
-    auto *self = static_cast<SentinelWatcher *>(of(ac));
-    try {
-        self->master_switched(static_cast<const redisReply *>(reply));
-    } catch (...) {
-        redis_log_exception(self->log(), self->endpoint(), "the switch of master");
-        self->reset("cannot follow its answer");
-    }
 }
 
 // SENTINEL get-master-addr-by-name: [ip, port].

@@ -18,9 +18,9 @@ class SentinelWatcher final : public RedisConnection {
     void on_ready() noexcept override;
     void on_unreachable() noexcept override { next_++; }  // try the next sentinel
 
-    static void on_master_address(redisAsyncContext *ac, void *reply, void *) noexcept;
-    static void on_replicas(redisAsyncContext *ac, void *reply, void *) noexcept;
-    static void on_switch_master(redisAsyncContext *ac, void *reply, void *) noexcept;
+    // The callback hiredis calls for one answer: runs `step` and catches at the border.
+    template <void (SentinelWatcher::*step)(const redisReply *)>
+    static void on_answer(redisAsyncContext *ac, void *reply, void *what) noexcept;
     // What the callbacks do; may throw (they copy addresses), the callbacks catch.
     void master_named(const redisReply *reply);
     void replicas_named(const redisReply *reply);

@@ -449,13 +449,10 @@ char *s3_set_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
 char *s3_set_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
     S3Conf *conf = conf_at(c, cmd);
     if (conf->credentials != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
-    ngx_str_t path = static_cast<ngx_str_t *>(cf->args->elts)[1];
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) return conf_error();
-    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(S3Credentials));
-    if (cln == nullptr) return conf_error();
-    auto *creds = new (cln->data) S3Credentials();
-    cln->handler = destroy_credentials;
-    if (!read_credentials(cf, path, creds)) return conf_error();
+    ngx_str_t path;
+    if (!conf_path_argument(cf, &path)) return conf_error();
+    auto *creds = conf_object<S3Credentials>(cf, destroy_credentials);
+    if (creds == nullptr || !read_credentials(cf, path, creds)) return conf_error();
     conf->credentials = creds;
     return NGX_CONF_OK;
 }
