@@ -96,6 +96,16 @@ dist_mount_system() {
     cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
 }
 
+# The work tree at /src, and the contract's shared/ beside it (the unit tests' Wycheproof
+# vectors, the conformance slice), read-only, at /shared = /src/../shared.
+dist_mount_repo() {
+    dist_mount "$ROOT/src" --bind "$REPO"
+    if [ -d "$REPO/../shared" ]; then
+        dist_mount "$ROOT/shared" --bind "$REPO/../shared"
+        mount -o remount,bind,ro "$ROOT/shared"
+    fi
+}
+
 dist_cleanup() {
     local rc=$? i m
     for ((i = ${#DIST_MOUNTS[@]} - 1; i >= 0; i--)); do
