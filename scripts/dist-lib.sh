@@ -106,8 +106,25 @@ dist_mount_repo() {
     fi
 }
 
+# Processes still running inside the root (a test's nginx or redis-server left behind by a
+# killed run): only those whose root directory is this root, never anything else.
+dist_kill_root_procs() {
+    local sig p pids
+    for sig in TERM KILL; do
+        pids=()
+        for p in /proc/[0-9]*; do
+            [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && pids+=("${p#/proc/}")
+        done
+        [ ${#pids[@]} -gt 0 ] || return 0
+        echo "[$DIST] SIG$sig to ${#pids[@]} processes left in $ROOT: ${pids[*]}" >&2
+        kill -"$sig" "${pids[@]}" 2>/dev/null || true
+        sleep 1
+    done
+}
+
 dist_cleanup() {
     local rc=$? i m
+    [ ${#DIST_MOUNTS[@]} -eq 0 ] || dist_kill_root_procs
     for ((i = ${#DIST_MOUNTS[@]} - 1; i >= 0; i--)); do
         m=${DIST_MOUNTS[i]}
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "[$DIST] could not unmount $m" >&2
