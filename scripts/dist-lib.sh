@@ -52,13 +52,16 @@ dist_step_end() {
 
 # --- one user of a root at a time --------------------------------------------------------------
 # Everything that mounts into or changes a root holds its lock, so a mount found under the root
-# while holding it is a leftover of a run that was killed, and can be undone.
+# (or a process running in it) while holding it is a leftover of a run that was killed, and
+# can be undone. Commands run in the root do not inherit the lock (dist_chroot closes it), so
+# one they leave behind cannot keep the next run waiting.
 dist_lock() {
     exec {DIST_LOCK_FD}>"$ROOT.lock"
     if ! flock -n "$DIST_LOCK_FD"; then
         echo "[$DIST] waiting for $ROOT.lock (another dist script is using this root)"
         flock "$DIST_LOCK_FD"
     fi
+    dist_kill_root_procs
     dist_umount_stale
 }
 
@@ -142,7 +145,7 @@ dist_chroot() {
     chroot "$ROOT" /usr/bin/env -i \
         HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        ${CI:+CI=$CI} "$@"
+        ${CI:+CI=$CI} "$@" {DIST_LOCK_FD}>&-
 }
 
 dist_require_root() {
