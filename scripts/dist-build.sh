@@ -45,7 +45,7 @@ for leg in "${LEGS[@]}"; do
             [ -f "$ROOT/opt/nginx-upstream/.built.stamp" ] ||
                 { echo "dist-build: no upstream nginx in $ROOT: run scripts/dist-nginx-upstream.sh $DIST" >&2; exit 1; }
             ngx_src=/opt/nginx-upstream/src
-            nginx=/opt/nginx-upstream/sbin/nginx
+            nginx="/opt/nginx-upstream/sbin/nginx /opt/nginx-upstream/sbin/nginx-debug"
             what="nginx $(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' "$ROOT$ngx_src/src/core/nginx.h") upstream source, --with-compat"
             ;;
         *)
@@ -68,8 +68,10 @@ for leg in "${LEGS[@]}"; do
         "$(grep -c 'error:' "$ROOT$build/diagnostics.txt" || true)" \
         "$(grep -c 'warning:' "$ROOT$build/diagnostics.txt" || true)" "$leg" "$leg"
     if [ -n "$ok" ]; then
-        dist_chroot env NGINX_BIN="$nginx" /src/scripts/nginx-load-check.sh "$build/ngx_http_asset_gate_module.so" ||
-            { ok=; echo "dist-build: $nginx does not load the module"; }
+        for n in $nginx; do
+            dist_chroot env NGINX_BIN="$n" /src/scripts/nginx-load-check.sh "$build/ngx_http_asset_gate_module.so" ||
+                { ok=; echo "dist-build: $n does not load the module"; }
+        done
     else
         grep -E 'error:' "$ROOT$build/diagnostics.txt" | head -40 || tail -30 "$ROOT$build/build.log"
     fi

@@ -11,7 +11,8 @@
 # package, NGINX_UPSTREAM_TARBALL=/path/nginx-VERSION.tar.gz gives a release tarball instead.
 # In the root:
 #
-#     /opt/nginx-VERSION/             the prefix: sbin/nginx, conf/, logs/, modules/
+#     /opt/nginx-VERSION/             the prefix: sbin/nginx, sbin/nginx-debug (the same
+#                                     --with-debug, as nginx.org ships it), conf/, modules/
 #     /opt/nginx-VERSION/src/         the upstream source, unpatched, plus conf_flags (the
 #                                     configure flags nginx was built with, in the form of
 #                                     Debian's nginx-dev), so `make NGX_SRC=...` builds the
@@ -28,7 +29,7 @@ dist_lock
 dist_mount_system
 
 LINK=$ROOT/opt/nginx-upstream
-if [ -f "$LINK/.built.stamp" ] && [ -z "${NGINX_UPSTREAM_TARBALL:-}${DIST_REFRESH:-}" ]; then
+if [ -f "$LINK/.built.stamp" ] && [ -x "$LINK/sbin/nginx-debug" ] && [ -z "${NGINX_UPSTREAM_TARBALL:-}${DIST_REFRESH:-}" ]; then
     echo "dist-nginx-upstream: $(cat "$LINK/.built.stamp")"
     echo "(NGINX_UPSTREAM_TARBALL=... or DIST_REFRESH=1 builds again)"
     exit 0
@@ -112,9 +113,19 @@ dist_chroot bash -c "
         { tail -30 $OPT/configure.log; exit 1; }
     make -j\$(nproc) -f $OPT/build/Makefile > $OPT/make.log 2>&1 || { tail -30 $OPT/make.log; exit 1; }
     make -f $OPT/build/Makefile install >> $OPT/make.log 2>&1
+    # and, as nginx.org ships beside it, nginx-debug: the same --with-debug (the suite's
+    # debug-log masking test needs debug lines); a module built against conf_flags loads
+    # into both
+    ./configure --with-cc-opt=\"\$(dpkg-buildflags --get CFLAGS) -fPIC \$(dpkg-buildflags --get CPPFLAGS)\" \
+        --with-ld-opt=\"\$(dpkg-buildflags --get LDFLAGS) -Wl,--as-needed -pie\" \
+        \"\${NGX_CONF_FLAGS[@]}\" --with-debug --builddir=$OPT/build-debug > $OPT/configure-debug.log 2>&1 ||
+        { tail -30 $OPT/configure-debug.log; exit 1; }
+    make -j\$(nproc) -f $OPT/build-debug/Makefile > $OPT/make-debug.log 2>&1 || { tail -30 $OPT/make-debug.log; exit 1; }
+    install -m 755 $OPT/build-debug/nginx $OPT/sbin/nginx-debug
     mkdir -p $OPT/modules
     ln -sfn nginx-$VER /opt/nginx-upstream
     $OPT/sbin/nginx -V
+    $OPT/sbin/nginx-debug -V 2>&1 | head -1
 "
 dist_step_end
 

@@ -26,9 +26,11 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ $# -gt 0 ] || set -- t/integration -q
+# The upstream leg runs nginx-debug (nginx.org's --with-debug twin), as Debian's nginx is
+# --with-debug too; DIST_TEST_NGINX=/opt/nginx-upstream/sbin/nginx runs the other.
 case "$LEG" in
-    *-upstream) NGINX=/opt/nginx-upstream/sbin/nginx ;;
-    *) NGINX=/usr/sbin/nginx ;;
+    *-upstream) NGINX=${DIST_TEST_NGINX:-/opt/nginx-upstream/sbin/nginx-debug} ;;
+    *) NGINX=${DIST_TEST_NGINX:-/usr/sbin/nginx} ;;
 esac
 case "$SERVER" in
     redis) SERVER_BIN=/usr/bin/redis-server ;;
