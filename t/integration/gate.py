@@ -80,10 +80,11 @@ class Redis:
         self.port = port or free_port()
         self.password = password
         self.socket = str(directory / "redis.sock") if unix else None
+        self.bind = ["127.0.0.1"]  # the test's own client connects to the first
         self.proc = None
 
     def start(self):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", *self.bind, "--save", "",
                 "--appendonly", "no", "--dir", str(self.dir)]
         if self.password:
             args += ["--requirepass", self.password]
