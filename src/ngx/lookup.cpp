@@ -11,12 +11,9 @@
 #include "core/keys.hpp"
 #include "core/record_codec.hpp"
 #include "ngx/cache.hpp"
+#include "ngx/hiredis_compat.hpp"
 #include "ngx/redis_client.hpp"
 #include "ngx/stats.hpp"
-
-extern "C" {
-#include <hiredis/hiredis.h>
-}
 
 namespace asset_gate {
 

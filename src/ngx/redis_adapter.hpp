@@ -1,8 +1,7 @@
 // Attaches a hiredis async context to nginx's event loop.
 #pragma once
 
-#include <hiredis/async.h>
-
+#include "ngx/hiredis_compat.hpp"
 #include "ngx/ngx.hpp"
 
 namespace asset_gate {

@@ -36,6 +36,16 @@ bool c_string(ngx_conf_t *cf, ngx_str_t *s) noexcept {
     return true;
 }
 
+// Of a name's addresses, the one hiredis would connect to had it resolved the name itself:
+// the first IPv4 address, else the first IPv6 one. So "localhost" is 127.0.0.1 whether or
+// not /etc/hosts lists ::1 first, as it is for redis-cli.
+const ngx_addr_t &preferred(const ngx_url_t &u) noexcept {
+    for (ngx_uint_t i = 0; i < u.naddrs; i++) {
+        if (u.addrs[i].sockaddr->sa_family == AF_INET) return u.addrs[i];
+    }
+    return u.addrs[0];
+}
+
 // host[:port], resolved now into a numeric address; `whole` is the directive's value, for the
 // message when `value` is one part of it.
 bool resolve(ngx_conf_t *cf, ngx_str_t value, ngx_str_t whole, RedisHostPort *out) noexcept {
@@ -56,10 +66,11 @@ bool resolve(ngx_conf_t *cf, ngx_str_t value, ngx_str_t whole, RedisHostPort *ou
         }
         return false;
     }
+    const ngx_addr_t &use = preferred(u);
     out->host.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1));
     if (out->host.data == nullptr) return false;
-    out->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, out->host.data,
-                                  NGX_SOCKADDR_STRLEN, 0);
+    out->host.len =
+        ngx_sock_ntop(use.sockaddr, use.socklen, out->host.data, NGX_SOCKADDR_STRLEN, 0);
     out->host.data[out->host.len] = '\0';
     out->port = u.port;
     if (u.naddrs > 1) {

@@ -7,11 +7,8 @@
 #include <exception>
 #include <new>
 
+#include "ngx/hiredis_compat.hpp"
 #include "ngx/redis_adapter.hpp"
-
-extern "C" {
-#include <hiredis/hiredis.h>
-}
 
 namespace asset_gate {
 
@@ -25,38 +22,15 @@ constexpr ngx_msec_t kStallMin = 1000;  // a connection silent this long is dead
 // context is subscribed. A peer that speaks first or answers twice must not take a worker
 // down: the reader refuses such a reply (a reader error), and hiredis then drops the
 // connection as it does for any protocol error.
-redisReplyObjectFunctions *g_hiredis_functions = nullptr;
-
 bool unsolicited(const redisReadTask *task) noexcept {
     const auto *ac = static_cast<const redisAsyncContext *>(task->privdata);
     return task->parent == nullptr && ac->replies.head == nullptr &&
            !(ac->c.flags & REDIS_SUBSCRIBED);
 }
 
-void *guarded_string(const redisReadTask *task, char *str, size_t len) noexcept {
-    return unsolicited(task) ? nullptr : g_hiredis_functions->createString(task, str, len);
-}
-void *guarded_array(const redisReadTask *task, int elements) noexcept {
-    return unsolicited(task) ? nullptr : g_hiredis_functions->createArray(task, elements);
-}
-void *guarded_integer(const redisReadTask *task, long long value) noexcept {
-    return unsolicited(task) ? nullptr : g_hiredis_functions->createInteger(task, value);
-}
-void *guarded_nil(const redisReadTask *task) noexcept {
-    return unsolicited(task) ? nullptr : g_hiredis_functions->createNil(task);
-}
-void guarded_free(void *reply) noexcept {
-    g_hiredis_functions->freeObject(reply);
-}
-
-redisReplyObjectFunctions g_guarded_functions = {guarded_string, guarded_array, guarded_integer,
-                                                 guarded_nil, guarded_free};
-
 void guard_reader(redisAsyncContext *ac) noexcept {
-    redisReader *reader = ac->c.reader;
-    if (g_hiredis_functions == nullptr) g_hiredis_functions = reader->fn;
-    reader->fn = &g_guarded_functions;
-    reader->privdata = ac;
+    guard_replies(ac->c.reader, unsolicited);
+    ac->c.reader->privdata = ac;
 }
 
 void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data,

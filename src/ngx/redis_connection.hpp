@@ -3,14 +3,14 @@
 // backoff, AUTH and SELECT, and the guard against replies nobody asked for. What the
 // connection is for (lookups, the invalidation channel, a sentinel) is its role, a derived
 // class: where to connect, what to send first, what to do when it fails. Every hiredis call
-// of the module is here or in redis_adapter.cpp, so hiredis 1.x can come in behind one header.
+// of the module is here or in redis_adapter.cpp; what differs between hiredis versions is in
+// hiredis_compat.hpp.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-#include <hiredis/async.h>
-
+#include "ngx/hiredis_compat.hpp"
 #include "ngx/module.hpp"
 
 namespace asset_gate {

@@ -80,10 +80,11 @@ class Redis:
         self.port = port or free_port()
         self.password = password
         self.socket = str(directory / "redis.sock") if unix else None
+        self.bind = ["127.0.0.1"]  # the test's own client connects to the first
         self.proc = None
 
     def start(self):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", *self.bind, "--save", "",
                 "--appendonly", "no", "--dir", str(self.dir)]
         if self.password:
             args += ["--requirepass", self.password]
@@ -107,6 +108,23 @@ class Redis:
 
     def total_lookups(self):
         return self.commands("hgetall")
+
+    def log_every_command(self):
+        """Has the server keep every command from now on, with its arguments, in its SLOWLOG
+        (threshold 0). Unlike MONITOR, which Redis 8.0.2 and Valkey 8.1 do not feed with a
+        command that CLIENT PAUSE held back, the SLOWLOG has each command once it has run."""
+        self.client.config_set("slowlog-max-len", 100000)
+        self.client.config_set("slowlog-log-slower-than", 0)
+        self.client.slowlog_reset()
+
+    def logged(self, command, key_prefix=""):
+        """Top-level calls of `command` (not those scripts make) whose first argument starts
+        with `key_prefix`, run since log_every_command()."""
+        commands = [e["command"] for e in self.client.slowlog_get(100000)]
+        # bytes even with decode_responses, in the redis-py versions tested
+        args = [(c.decode() if isinstance(c, bytes) else c).split(" ") for c in commands]
+        return sum(1 for a in args if a[0].upper() == command.upper()
+                   and len(a) > 1 and a[1].startswith(key_prefix))
 
 
 class Stack:

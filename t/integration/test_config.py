@@ -4,6 +4,7 @@ Each test writes a whole nginx.conf, marks the offending directive with `# <-` a
 "nginx.conf:<that line>" in nginx's stderr."""
 
 import re
+import socket
 import subprocess
 
 import pytest
@@ -245,8 +246,29 @@ def test_redis_unix_socket_is_accepted(conf):
     assert_ok(conf, config(conf, redis=f"asset_gate_redis unix:{conf.dir}/redis.sock;"))
 
 
+def resolved(name):
+    """The addresses `name` resolves to, in the order nginx gets them (getaddrinfo, TCP,
+    AI_ADDRCONFIG): "localhost" is 127.0.0.1 alone, or ::1 first and then 127.0.0.1, as
+    /etc/hosts has it."""
+    infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                               socket.AI_ADDRCONFIG)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def host_of(addr):
+    """The host of a CLIENT LIST address: "127.0.0.1:6379", "[::1]:6379" or "::1:6379"."""
+    return addr.rsplit(":", 1)[0].strip("[]")
+
+
 def test_redis_host_name_is_resolved_at_config_time_and_used(make_stack):
+    # The address used is the one hiredis would take: the name's first IPv4 address, else its
+    # first IPv6 one; a warning names it when there are more. The Redis listens on every
+    # address the name has, as Debian's redis-server does on both loopbacks, so that only the
+    # gate's choice decides where it connects.
+    addrs = resolved("localhost")
+    want = next((a for a in addrs if ":" not in a), addrs[0])
     s = make_stack(start=False)
+    s.redis.bind = list(dict.fromkeys(["127.0.0.1", *addrs]))
     s.redis_addr = f"localhost:{s.redis.port}"
     s.start()
     s.put_org("org-on")
@@ -254,6 +276,13 @@ def test_redis_host_name_is_resolved_at_config_time_and_used(make_stack):
     r = s.content(101)
     assert r.status == 200 and r.body == PNG
     assert s.redis.total_lookups() >= 1
+    own = s.redis.client.client_id()
+    gates = [c for c in s.redis.client.client_list() if int(c["id"]) != own]
+    assert gates and {host_of(c["laddr"]) for c in gates} == {want}
+    if len(addrs) > 1:  # said when the configuration is read: on nginx's stderr at start
+        warning = (f'redis address "localhost:{s.redis.port}" resolves to {len(addrs)} addresses,'
+                   f" using {want}")
+        assert warning in (s.dir / "nginx.stderr").read_text(errors="replace")
 
 
 @pytest.mark.parametrize("value", ["500", "502", "0", "none", "503s"])
