@@ -3,7 +3,6 @@
 // asset's location). Redirect mode: a 302 to a presigned URL, as PostHog itself answers.
 #include "ngx/s3.hpp"
 
-#include <new>
 #include <string>
 
 #include <openssl/crypto.h>
