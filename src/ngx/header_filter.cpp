@@ -15,19 +15,11 @@ ngx_http_output_header_filter_pt g_next_header_filter;
 // Hides the headers of these names already set (by the serving module or an upstream), in one
 // pass over the list.
 void drop(ngx_http_request_t *r, std::initializer_list<std::string_view> names) noexcept {
-    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
-        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            for (std::string_view name : names) {
-                if (h[i].key.len == name.size() &&
-                    ngx_strncasecmp(h[i].key.data,
-                                    reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
-                                    name.size()) == 0) {
-                    h[i].hash = 0;
-                }
-            }
+    for_each_header(&r->headers_out.headers, [&](ngx_table_elt_t &h) noexcept {
+        for (std::string_view name : names) {
+            if (header_is(h, name)) h.hash = 0;
         }
-    }
+    });
 }
 
 std::string_view disposition(ngx_pool_t *pool, std::string_view name) noexcept {

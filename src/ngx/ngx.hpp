@@ -9,6 +9,7 @@ extern "C" {
 
 #include <new>
 #include <string_view>
+#include <utility>
 
 namespace asset_gate {
 
@@ -29,6 +30,29 @@ inline bool pool_copy(ngx_pool_t *pool, std::string_view s, ngx_str_t *out) noex
     if (out->data == nullptr) return false;
     ngx_memcpy(out->data, s.data(), s.size());
     return true;
+}
+
+// Calls `f` on each element of a header list (headers_in or headers_out), every part of it.
+template <class F>
+void for_each_header(ngx_list_t *list,
+                     F &&f) noexcept(noexcept(f(std::declval<ngx_table_elt_t &>()))) {
+    for (ngx_list_part_t *part = &list->part; part != nullptr; part = part->next) {
+        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts; i++) f(h[i]);
+    }
+}
+
+// Whether a header's name is `name`, or starts with `prefix`, compared as HTTP compares names.
+inline bool header_is(const ngx_table_elt_t &h, std::string_view name) noexcept {
+    return h.key.len == name.size() &&
+           ngx_strncasecmp(h.key.data, reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
+                           name.size()) == 0;
+}
+inline bool header_starts_with(const ngx_table_elt_t &h, std::string_view prefix) noexcept {
+    return h.key.len >= prefix.size() &&
+           ngx_strncasecmp(h.key.data,
+                           reinterpret_cast<u_char *>(const_cast<char *>(prefix.data())),
+                           prefix.size()) == 0;
 }
 
 // A C string as nginx's string (for tables built at configuration time).

@@ -223,32 +223,27 @@ ngx_int_t get_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 bool is_amz(const ngx_table_elt_t &h) noexcept {
-    return h.key.len >= 6 && ngx_strncasecmp(h.key.data, (u_char *)"x-amz-", 6) == 0;
+    return header_starts_with(h, "x-amz-");
 }
 
 // Hides the store's x-amz-* headers (request ids, server-side encryption, storage class).
 void hide_amz_headers(ngx_http_request_t *r) noexcept {
-    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
-        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (is_amz(h[i])) h[i].hash = 0;
-        }
-    }
+    for_each_header(&r->headers_out.headers, [](ngx_table_elt_t &h) noexcept {
+        if (is_amz(h)) h.hash = 0;
+    });
 }
 
+// The value of the first response header `name` still shown; empty when there is none.
 ngx_str_t response_header(ngx_http_request_t *r, std::string_view name) noexcept {
-    for (ngx_list_part_t *part = &r->headers_out.headers.part; part; part = part->next) {
-        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (h[i].hash != 0 && h[i].key.len == name.size() &&
-                ngx_strncasecmp(h[i].key.data,
-                                reinterpret_cast<u_char *>(const_cast<char *>(name.data())),
-                                name.size()) == 0) {
-                return h[i].value;
-            }
+    ngx_str_t value{};
+    bool found = false;
+    for_each_header(&r->headers_out.headers, [&](ngx_table_elt_t &h) noexcept {
+        if (!found && h.hash != 0 && header_is(h, name)) {
+            value = h.value;
+            found = true;
         }
-    }
-    return {};
+    });
+    return value;
 }
 
 // The store's answer to a signed request, other than 200, 206 and 304: replaced by the client's.
@@ -296,24 +291,23 @@ bool drop_amz_request_headers(ngx_http_request_t *r) noexcept {
     ngx_uint_t keep = 0;
     ngx_uint_t drop = 0;
     ngx_list_t *list = &r->headers_in.headers;
-    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
-        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
-        for (ngx_uint_t i = 0; i < part->nelts; i++) (is_amz(h[i]) ? drop : keep)++;
-    }
+    for_each_header(list, [&](ngx_table_elt_t &h) noexcept { (is_amz(h) ? drop : keep)++; });
     if (drop == 0) return true;
     ngx_list_t fresh;
     if (ngx_list_init(&fresh, r->pool, keep ? keep : 1, sizeof(ngx_table_elt_t)) != NGX_OK) {
         return false;
     }
-    for (ngx_list_part_t *part = &list->part; part; part = part->next) {
-        auto *h = static_cast<ngx_table_elt_t *>(part->elts);
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-            if (is_amz(h[i])) continue;
-            auto *copy = static_cast<ngx_table_elt_t *>(ngx_list_push(&fresh));
-            if (copy == nullptr) return false;
-            *copy = h[i];
+    bool ok = true;
+    for_each_header(list, [&](ngx_table_elt_t &h) noexcept {
+        if (!ok || is_amz(h)) return;
+        auto *copy = static_cast<ngx_table_elt_t *>(ngx_list_push(&fresh));
+        if (copy == nullptr) {
+            ok = false;
+            return;
         }
-    }
+        *copy = h;
+    });
+    if (!ok) return false;
     *list = fresh;
     list->last = &list->part;  // all in the first part: `keep` elements were allocated
     return true;
