@@ -13,9 +13,11 @@ namespace {
 constexpr std::size_t kMaxLocationSize = 1024;
 
 // DESIGN.md section 2: formats whose served extension is not simply their MIME subtype, or
-// that PostHog exports. The gate's one copy (format_extensions() shows it to the tests);
-// asset-gate-sync has a Python copy that t/integration/test_sync.py compares with this one.
-constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
+// that PostHog exports (image/jpeg: PostHog names those files `.jpeg`, its subtype, but a
+// PostHog format belongs here by name rather than by the fallback's accident). The gate's one
+// copy (format_extensions() shows it to the tests); asset-gate-sync has a Python copy that
+// t/integration/test_sync.py compares with this one.
+constexpr std::array<FormatExtension, 10> kFormatExtensions = {{
     {"image/png", "png"},
     {"application/pdf", "pdf"},
     {"text/csv", "csv"},
@@ -23,6 +25,7 @@ constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
     {"video/webm", "webm"},
     {"video/mp4", "mp4"},
     {"image/gif", "gif"},
+    {"image/jpeg", "jpeg"},
     {"application/json", "json"},
     {"application/x-ndjson", "jsonl"},
 }};

@@ -52,6 +52,7 @@ EXTENSIONS = {
     b"video/webm": b"webm",
     b"video/mp4": b"mp4",
     b"image/gif": b"gif",
+    b"image/jpeg": b"jpeg",
     b"application/json": b"json",
     b"application/x-ndjson": b"jsonl",
 }

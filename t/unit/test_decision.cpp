@@ -187,6 +187,7 @@ TEST(FormatExtensions, TableHoldsTheFormatsPostHogExports) {
         {"text/csv", "csv"},
         {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
         {"application/x-ndjson", "jsonl"},
+        {"image/jpeg", "jpeg"},  // PostHog's JPEG exports are named .jpeg
     };
     for (const FormatExtension &spot : spots) {
         const auto *entry =
