@@ -194,6 +194,17 @@ TEST(AssetRecord, FilenameWithQuotesIsKeptForTheDispositionToEscape) {
     EXPECT_EQ(asset_with("filename", "Weekly report (Q3).png").filename, "Weekly report (Q3).png");
 }
 
+// A download name is the record's filename, not a file on disk: 255 bytes is no limit, and
+// neither is the 1024 of a link's name (the record's 64 KiB bounds it).
+TEST(AssetRecord, FilenamesOf255To1025BytesAreKeptWhole) {
+    for (std::size_t size : {255u, 256u, 1024u, 1025u}) {
+        const std::string name = std::string(size - 5, 'f') + ".jpeg";
+        const AssetRecord rec = asset_with("filename", name);
+        ASSERT_TRUE(rec.found) << size;
+        EXPECT_EQ(rec.filename.size(), size);
+    }
+}
+
 // --- asset: expires_at ----------------------------------------------------------------------
 
 TEST(AssetRecord, ExpiresAtAbsentOrZeroMeansNever) {
