@@ -101,7 +101,7 @@ bool extension_is_servable(std::string_view ext) noexcept {
 }
 
 // Unix seconds as a decimal integer: digits only, no sign, fraction, exponent or whitespace.
-bool parse_expires_at(std::string_view s, std::int64_t *out) noexcept {
+bool parse_unix_seconds(std::string_view s, std::int64_t *out) noexcept {
     if (s.empty()) return false;
     constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
     std::int64_t value = 0;
@@ -154,6 +154,10 @@ std::string_view extension_for_format(std::string_view format) noexcept {
         if (entry.format == bare) return entry.ext;
     }
     return subtype;
+}
+
+bool parse_heartbeat(std::string_view text, std::int64_t *at) noexcept {
+    return parse_unix_seconds(text, at);
 }
 
 FormatExtensionTable format_extensions() noexcept {
@@ -217,7 +221,7 @@ AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept {
     if (!extension_is_servable(extension_for_format(format.value))) return bad_asset();
     if (location.present && !location_is_safe(location.value)) return bad_asset();
     if (filename.present && has_control(filename.value)) return bad_asset();
-    if (expires_at.present && !parse_expires_at(expires_at.value, &rec.expires_at)) {
+    if (expires_at.present && !parse_unix_seconds(expires_at.value, &rec.expires_at)) {
         return bad_asset();
     }
     rec.org = org.value;
