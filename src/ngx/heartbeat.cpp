@@ -101,13 +101,13 @@ HeartbeatReader::HeartbeatReader(RedisClient *client, const HeartbeatSource *sou
 HeartbeatReader::~HeartbeatReader() {
     if (tick_.timer_set) ngx_del_timer(&tick_);
     if (deadline_.timer_set) ngx_del_timer(&deadline_);
-    // No request outlives the worker's exit; the queue is left consistent all the same.
-    while (!ngx_queue_empty(&waiters_)) {
-        ngx_queue_t *q = ngx_queue_head(&waiters_);
-        ngx_queue_remove(q);
+    // No request outlives the worker's exit; should one still wait, it no longer does.
+    for (ngx_queue_t *q = ngx_queue_head(&waiters_); q != ngx_queue_sentinel(&waiters_);
+         q = ngx_queue_next(q)) {
         Ctx *ctx = ngx_queue_data(q, Ctx, waiter);
         ctx->heartbeat_wait = nullptr;
     }
+    ngx_queue_init(&waiters_);
 }
 
 void HeartbeatReader::start() noexcept {
