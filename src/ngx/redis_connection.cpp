@@ -43,11 +43,13 @@ void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data,
     ev->cancelable = 1;  // never hold a worker's graceful exit
 }
 
-// "host:port" or the socket's path, after `kind`, for logs.
+// "host:port" ("[v6]:port") or the socket's path, after `kind`, for logs.
 std::string describe(const char *kind, const RedisAddress &to) {
     std::string out(kind);
     if (!to.unix_path.empty()) return out.append(to.unix_path);
-    return out.append(to.host).append(":").append(std::to_string(to.port));
+    bool v6 = to.host.find(':') != std::string::npos;
+    out.append(v6 ? "[" : "").append(to.host).append(v6 ? "]" : "");
+    return out.append(":").append(std::to_string(to.port));
 }
 
 }  // namespace
