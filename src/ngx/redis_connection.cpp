@@ -317,6 +317,10 @@ void RedisConnection::on_connect(const redisAsyncContext *cac, int status) noexc
     if (self->setup_pending_ == 0) self->became_up();
 }
 
+void RedisConnection::release_up() noexcept {
+    if (setup_pending_ > 0 && --setup_pending_ == 0 && connected_) became_up();
+}
+
 // Connected and set up: the server is back, so the next outage backs off from the start.
 void RedisConnection::became_up() noexcept {
     up_ = true;
@@ -342,7 +346,7 @@ void RedisConnection::on_setup_reply(redisAsyncContext *ac, void *reply, void *w
 void RedisConnection::setup_replied(redisAsyncContext *ac, const redisReply *reply,
                                     const char *what) noexcept {
     if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
-        if (ac == ac_ && --setup_pending_ == 0 && connected_) became_up();
+        if (ac == ac_) release_up();
         return;
     }
     if (reply != nullptr && ac == ac_) {

@@ -105,6 +105,12 @@ class RedisConnection {
     // and the database is not 0, and over TLS a PING when there is nothing else, so that a
     // reply proves the handshake. The connection is up when each has answered.
     void send_setup(const RedisCredentials &who, bool select) noexcept;
+    // For a role whose first answer is part of being up (the sentinel's master address):
+    // hold_up() in on_ready, release_up() when that answer came. Until then the connect
+    // deadline runs: a peer that accepts and never answers is dropped and counts as
+    // unreachable.
+    void hold_up() noexcept { setup_pending_++; }
+    void release_up() noexcept;
 
   private:
     // --- the role ---

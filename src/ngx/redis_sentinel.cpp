@@ -105,6 +105,7 @@ void SentinelWatcher::on_ready() noexcept {
     const char *argv[] = {"SUBSCRIBE", "+switch-master"};
     size_t lens[] = {9, 14};
     send(on_answer<&SentinelWatcher::master_switched>, 2, argv, lens, "the switch of master");
+    hold_up();  // until the master's address comes, within the connect deadline
     asked_ = ngx_current_msec;
 }
 
@@ -127,7 +128,7 @@ void SentinelWatcher::master_named(const redisReply *reply) {
         reset("no master address");
         return;
     }
-    mark_healthy();
+    release_up();
     master_ = std::move(to);
     // Reading from replicas: the replicas' answer, which comes next, decides.
     if (!ep->read_replica) runtime()->follow(master_, "the sentinel named the master");
