@@ -1,5 +1,5 @@
 // The data connection's role: it goes where the endpoint's runtime says, sets itself up with
-// AUTH and SELECT, counts reconnections, and on failure has the sentinels asked again.
+// AUTH and SELECT (over TLS when configured), counts reconnections, and on failure has the sentinels asked again.
 #include "ngx/redis_client.hpp"
 
 #include "ngx/stats.hpp"
@@ -23,8 +23,7 @@ bool RedisClient::address(RedisAddress *to) {
 }
 
 void RedisClient::on_ready() noexcept {
-    send_auth();
-    send_select();
+    send_setup(endpoint()->auth, true);
 }
 
 void RedisClient::on_connected(bool after_outage) noexcept {
