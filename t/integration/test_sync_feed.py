@@ -273,6 +273,28 @@ def test_a_sync_killed_mid_way_loses_nothing(db, rds, tmp_path, watches):
     assert again.stop() == 0
 
 
+def test_a_second_watch_waits_as_a_standby_and_takes_over(db, rds, tmp_path, watches):
+    """One consumer per queue (an advisory lock): a second would delete queue rows the
+    first has not applied. The standby follows once the first is gone."""
+    org = db.add_org([SEC])
+    team = db.add_team(org)
+    run(db, rds, "install")
+    first = watches(tmp_path, db.url, rds.port, name="first")
+    wait_for(lambda: rds.client.exists("sync:heartbeat"), "the first heartbeat")
+    second = watches(tmp_path, db.url, rds.port, name="second", channel="standby-writes")
+    wait_for(lambda: "another asset-gate-sync watch follows" in second.stderr(), "the standby")
+    sub = Messages(rds, "standby-writes")
+    a = db.add_asset(team, content_location="by/first", created_at=None)
+    wait_for(lambda: rds.client.exists(f"asset:{a}"), "the first watch")
+    assert sub.drain(0.3) == []                               # the standby wrote nothing
+    first.stop(signal.SIGKILL)
+    b = db.add_asset(team, content_location="by/second", created_at=None)
+    assert sub.wait_for(f"asset:{b}", timeout=15)
+    assert rds.client.hget(f"asset:{b}", "location") == "by/second" and queued(db) == 0
+    assert second.stop() == 0
+    sub.close()
+
+
 # -- heartbeat, metrics, reconnection ------------------------------------------------------------
 
 @pytest.fixture
