@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from fleet import MASTER_NAME, Sentinel, wait_until
-from gate import Redis, Stack
-from test_config import assert_fails_at, assert_ok, config, line_of
+from gate import Redis
+from test_config import assert_fails_at, assert_ok, conf, config  # noqa: F401 (conf: a fixture)
 from tls import NAME, Authority, TlsRedis, hiredis_major, module_links_hiredis_ssl
 
 HAS_TLS = module_links_hiredis_ssl()
@@ -35,14 +35,6 @@ def pki(tmp_path_factory):
         "expired": good.issue("expired", start="20200101000000Z", end="20200102000000Z"),
         "other": other.issue("other"),
     }
-
-
-@pytest.fixture
-def conf():
-    s = Stack(start_redis=False)
-    s.write_keys()
-    yield s
-    s.cleanup()
 
 
 def add_acl_user(client, user=GATE_USER, password=GATE_PASSWORD):
@@ -276,15 +268,23 @@ def test_tls_good_certificate(make_stack, pki, server_name):
     assert "refused" not in s.error_log()
 
 
-@needs_tls
-def test_tls_with_an_acl_user_and_invalidation_channel(make_stack, pki):
+def start_tls_acl_gate(make_stack, pki, password, extra=""):
+    """A gate on a TLS Redis whose default user has another password, as the ACL user with
+    `password` read from a file."""
     s = make_stack(start=False)
     server = tls_redis(s, pki, password=ADMIN_PASSWORD)
     add_acl_user(server.client)
-    path = write_password(s, GATE_PASSWORD)
+    path = write_password(s, password)
     start_gate(s, server, tls_directives(pki, server_name=NAME) +
                f"\n    asset_gate_redis_user {GATE_USER};\n    asset_gate_redis_password_file {path};"
-               "\n    asset_gate_invalidation_channel asset_gate:inv;")
+               + extra)
+    return s, server
+
+
+@needs_tls
+def test_tls_with_an_acl_user_and_invalidation_channel(make_stack, pki):
+    s, server = start_tls_acl_gate(make_stack, pki, GATE_PASSWORD,
+                                   "\n    asset_gate_invalidation_channel asset_gate:inv;")
     assert s.content(7).status == 200
     # Flip the org off and announce it: the subscriber (also over TLS, as the ACL user) hears.
     wait_until(lambda: server.client.pubsub_numsub("asset_gate:inv")[0][1] >= 2, 10,
@@ -318,12 +318,7 @@ def test_tls_refused_certificate_is_a_503_and_a_clear_log_line(make_stack, pki, 
 
 @needs_tls
 def test_tls_wrong_password_is_a_503(make_stack, pki):
-    s = make_stack(start=False)
-    server = tls_redis(s, pki, password=ADMIN_PASSWORD)
-    add_acl_user(server.client)
-    path = write_password(s, "wrong")
-    start_gate(s, server, tls_directives(pki, server_name=NAME) +
-               f"\n    asset_gate_redis_user {GATE_USER};\n    asset_gate_redis_password_file {path};")
+    s, _ = start_tls_acl_gate(make_stack, pki, "wrong")
     assert_503_and_workers_alive(s)
     wait_for_log(s, "AUTH failed")
     assert "WRONGPASS" in s.error_log()
