@@ -10,6 +10,7 @@
 #include "ngx/hiredis_compat.hpp"
 #include "ngx/redis_adapter.hpp"
 #include "ngx/redis_tls.hpp"
+#include "ngx/stats.hpp"
 
 namespace asset_gate {
 
@@ -143,7 +144,8 @@ void RedisConnection::connect() noexcept {
 
 // Connecting failed at once (hiredis could not even start: no such socket, no route).
 void RedisConnection::refused(redisAsyncContext *ac) noexcept {
-    ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
+    stats_redis(RedisEvent::error);
+    ngx_log_error(outage_level(), log_, 0,
                   "asset_gate: redis %V (%s): cannot connect: %s", &ep_->name, target_.c_str(),
                   ac->errstr);
     reported_down_ = true;
@@ -215,6 +217,7 @@ void RedisConnection::schedule_reconnect() noexcept {
 // The context is gone or going (hiredis frees it after the callback that reported this).
 void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
     if (ac != ac_) return;  // already dropped by reset() or shutdown()
+    stats_redis(RedisEvent::error);
     bool was_up = up_;
     const char *refusal = ssl_ != nullptr ? redis_tls_refusal(ssl_) : nullptr;
     ac_ = nullptr;
@@ -231,7 +234,7 @@ void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
                       "%s",
                       &ep_->name, target_.c_str(), what, refusal);
     } else {
-        ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
+        ngx_log_error(outage_level(), log_, 0,
                       "asset_gate: redis %V (%s): %s: %s", &ep_->name, target_.c_str(), what,
                       detail);
     }
@@ -244,7 +247,8 @@ void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
 void RedisConnection::drop(const char *why, bool quiet) noexcept {
     if (ac_ == nullptr) return;
     if (!quiet) {
-        ngx_log_error(NGX_LOG_WARN, log_, 0,
+        stats_redis(RedisEvent::error);
+        ngx_log_error(outage_level(), log_, 0,
                       "asset_gate: redis %V (%s): dropping the connection: %s", &ep_->name,
                       target_.c_str(), why);
         reported_down_ = true;
@@ -295,7 +299,7 @@ void RedisConnection::note_reply() noexcept {
 void RedisConnection::command_timed_out() noexcept {
     if (!timeout_reported_) {
         timeout_reported_ = true;
-        ngx_log_error(NGX_LOG_WARN, log_, 0,
+        ngx_log_error(outage_level(), log_, 0,
                       "asset_gate: redis %V (%s): a command timed out after %M ms", &ep_->name,
                       target_.c_str(), ep_->timeout);
     }
@@ -326,9 +330,11 @@ void RedisConnection::became_up() noexcept {
     up_ = true;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     mark_healthy();
-    ngx_log_error((reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), log_, 0,
-                  "asset_gate: redis %V (%s): connected%s", &ep_->name, target_.c_str(),
-                  ssl_ != nullptr ? " (TLS)" : "");
+    // Back after a failure that was logged: at the level of that failure, so that whoever
+    // saw it going also sees it come back.
+    ngx_log_error((reported_down_ ? NGX_LOG_ERR : NGX_LOG_INFO), log_, 0,
+                  "asset_gate: redis %V (%s): connected%s%s", &ep_->name, target_.c_str(),
+                  ssl_ != nullptr ? " (TLS)" : "", reported_down_ ? " again" : "");
     on_connected(reported_down_);
     reported_down_ = false;
 }

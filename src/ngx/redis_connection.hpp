@@ -127,6 +127,10 @@ class RedisConnection {
     // hiredis reported that connecting failed or the connection broke (not a drop of ours).
     virtual void on_failure() noexcept {}
 
+    // A failure is an error the first time (Debian's error_log shows no less), then info until
+    // the connection is up again: one line per transition, not one per retry.
+    ngx_uint_t outage_level() const noexcept { return reported_down_ ? NGX_LOG_INFO : NGX_LOG_ERR; }
+
     void connect() noexcept;
     void refused(redisAsyncContext *ac) noexcept;
     void adopt(redisAsyncContext *ac) noexcept;
