@@ -71,4 +71,19 @@ bool read_secret_file(const std::string &path, std::string *text, FileError *err
     return true;
 }
 
+bool password_line(std::string_view text, std::string_view *password, const char **why) noexcept {
+    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (text.empty()) {
+        *why = "is empty";
+        return false;
+    }
+    if (text.find('\n') != std::string_view::npos) {
+        *why = "has more than one line";
+        return false;
+    }
+    *password = text;
+    return true;
+}
+
 }  // namespace asset_gate

@@ -39,4 +39,9 @@ void for_each_key(std::string_view text, F &&f) {
     }
 }
 
+// A password file's format (asset_gate_redis_password_file): one line, its exact bytes, with
+// or without a line ending ("\n" or "\r\n"). Sets `why` and returns false for an empty
+// password or a second line.
+bool password_line(std::string_view text, std::string_view *password, const char **why) noexcept;
+
 }  // namespace asset_gate

@@ -1,6 +1,6 @@
 // The data connection's role: it goes where the endpoint's runtime says, sets itself up with
-// AUTH and SELECT, reads the sync heartbeats as soon as it is up, counts reconnections, and on
-// failure has the sentinels asked again.
+// AUTH and SELECT (over TLS when configured), reads the sync heartbeats as soon as it is up,
+// counts reconnections, and on failure has the sentinels asked again.
 #include "ngx/redis_client.hpp"
 
 #include "ngx/heartbeat.hpp"
@@ -43,9 +43,8 @@ bool RedisClient::address(RedisAddress *to) {
 }
 
 void RedisClient::on_ready() noexcept {
-    send_auth();
-    send_select();
-    // Queued behind AUTH and SELECT: the first answer comes as soon as the connection is set up.
+    send_setup(endpoint()->auth, true);
+    // Queued behind the setup: the first answer comes as soon as the connection is set up.
     for (const auto &h : heartbeats_) h->read();
 }
 

@@ -9,6 +9,8 @@
 
 #include "ngx/hiredis_compat.hpp"
 #include "ngx/redis_adapter.hpp"
+#include "ngx/redis_tls.hpp"
+#include "ngx/stats.hpp"
 
 namespace asset_gate {
 
@@ -42,11 +44,13 @@ void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data,
     ev->cancelable = 1;  // never hold a worker's graceful exit
 }
 
-// "host:port" or the socket's path, after `kind`, for logs.
+// "host:port" ("[v6]:port") or the socket's path, after `kind`, for logs.
 std::string describe(const char *kind, const RedisAddress &to) {
     std::string out(kind);
     if (!to.unix_path.empty()) return out.append(to.unix_path);
-    return out.append(to.host).append(":").append(std::to_string(to.port));
+    bool v6 = to.host.find(':') != std::string::npos;
+    out.append(v6 ? "[" : "").append(to.host).append(v6 ? "]" : "");
+    return out.append(":").append(std::to_string(to.port));
 }
 
 }  // namespace
@@ -88,6 +92,7 @@ void RedisConnection::shutdown() noexcept {
     if (ac_ != nullptr) {
         redisAsyncContext *ac = ac_;
         ac_ = nullptr;
+        ssl_ = nullptr;
         redisAsyncFree(ac);  // pending commands fail; their requests are woken
     }
 }
@@ -114,6 +119,18 @@ void RedisConnection::connect() noexcept {
         refused(ac);
         return;
     }
+    SSL *ssl = nullptr;
+    if (ep_->tls != nullptr) {
+        std::string why;
+        ssl = redis_tls_start(ac, ep_->tls, to.written.empty() ? to.host : to.written, &why);
+        if (ssl == nullptr) {
+            ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V (%s): cannot start TLS: %s",
+                          &ep_->name, target_.c_str(), why.empty() ? "out of memory" : why.c_str());
+            redisAsyncFree(ac);
+            schedule_reconnect();
+            return;
+        }
+    }
     if (!redis_attach(ac, log_)) {
         ngx_log_error(NGX_LOG_ERR, log_, 0, "asset_gate: redis %V: no free nginx connection",
                       &ep_->name);
@@ -121,12 +138,14 @@ void RedisConnection::connect() noexcept {
         schedule_reconnect();
         return;
     }
+    ssl_ = ssl;
     adopt(ac);
 }
 
 // Connecting failed at once (hiredis could not even start: no such socket, no route).
 void RedisConnection::refused(redisAsyncContext *ac) noexcept {
-    ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
+    stats_redis(RedisEvent::error);
+    ngx_log_error(outage_level(), log_, 0,
                   "asset_gate: redis %V (%s): cannot connect: %s", &ep_->name, target_.c_str(),
                   ac->errstr);
     reported_down_ = true;
@@ -142,6 +161,7 @@ void RedisConnection::adopt(redisAsyncContext *ac) noexcept {
     guard_reader(ac);
     ac_ = ac;
     connected_ = false;
+    up_ = false;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     setup_pending_ = 0;
@@ -154,22 +174,35 @@ void RedisConnection::send(redisCallbackFn *fn, int argc, const char **argv, con
     redisAsyncCommandArgv(ac_, fn, const_cast<char *>(privdata), argc, argv, argvlen);
 }
 
-void RedisConnection::send_auth() noexcept {
-    if (ep_->password.len == 0) return;
-    const char *argv[] = {"AUTH", reinterpret_cast<const char *>(ep_->password.data)};
-    size_t lens[] = {4, ep_->password.len};
-    redisAsyncCommandArgv(ac_, on_auth_reply, nullptr, 2, argv, lens);
+void RedisConnection::setup_command(const char *what, int argc, const char **argv,
+                                    const size_t *lens) noexcept {
+    redisAsyncCommandArgv(ac_, on_setup_reply, const_cast<char *>(what), argc, argv, lens);
     setup_pending_++;
 }
 
-void RedisConnection::send_select() noexcept {
-    if (ep_->db == 0) return;
-    u_char db[NGX_INT_T_LEN];
-    size_t n = ngx_sprintf(db, "%i", ep_->db) - db;
-    const char *argv[] = {"SELECT", reinterpret_cast<const char *>(db)};
-    size_t lens[] = {6, n};
-    redisAsyncCommandArgv(ac_, on_select_reply, nullptr, 2, argv, lens);
-    setup_pending_++;
+void RedisConnection::send_setup(const RedisCredentials &who, bool select) noexcept {
+    if (who.password.len != 0) {
+        const char *argv[] = {"AUTH", reinterpret_cast<const char *>(who.user.data),
+                              reinterpret_cast<const char *>(who.password.data)};
+        size_t lens[] = {4, who.user.len, who.password.len};
+        if (who.user.len == 0) {
+            argv[1] = argv[2];
+            lens[1] = lens[2];
+        }
+        setup_command("AUTH", who.user.len != 0 ? 3 : 2, argv, lens);
+    }
+    if (select && ep_->db != 0) {
+        u_char db[NGX_INT_T_LEN];
+        size_t n = ngx_sprintf(db, "%i", ep_->db) - db;
+        const char *argv[] = {"SELECT", reinterpret_cast<const char *>(db)};
+        size_t lens[] = {6, n};
+        setup_command("SELECT", 2, argv, lens);
+    }
+    if (ssl_ != nullptr && setup_pending_ == 0) {
+        const char *argv[] = {"PING"};
+        size_t lens[] = {4};
+        setup_command("the TLS handshake", 1, argv, lens);
+    }
 }
 
 void RedisConnection::schedule_reconnect() noexcept {
@@ -184,16 +217,29 @@ void RedisConnection::schedule_reconnect() noexcept {
 // The context is gone or going (hiredis frees it after the callback that reported this).
 void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
     if (ac != ac_) return;  // already dropped by reset() or shutdown()
-    bool was_connected = connected_;
+    stats_redis(RedisEvent::error);
+    bool was_up = up_;
+    const char *refusal = ssl_ != nullptr ? redis_tls_refusal(ssl_) : nullptr;
     ac_ = nullptr;
+    ssl_ = nullptr;
     connected_ = false;
+    up_ = false;
     forget_outstanding();
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
-    ngx_log_error((reported_down_ ? NGX_LOG_INFO : NGX_LOG_WARN), log_, 0,
-                  "asset_gate: redis %V (%s): %s: %s", &ep_->name, target_.c_str(), what,
-                  ac->errstr[0] ? ac->errstr : "closed");
+    const char *detail = ac->errstr[0] ? ac->errstr : "closed";
+    if (refusal != nullptr) {
+        // The certificate is wrong, not the network: an error each time, not an outage.
+        ngx_log_error(NGX_LOG_ERR, log_, 0,
+                      "asset_gate: redis %V (%s): %s: TLS: the server's certificate is refused: "
+                      "%s",
+                      &ep_->name, target_.c_str(), what, refusal);
+    } else {
+        ngx_log_error(outage_level(), log_, 0,
+                      "asset_gate: redis %V (%s): %s: %s", &ep_->name, target_.c_str(), what,
+                      detail);
+    }
     reported_down_ = true;
-    if (!was_connected) on_unreachable();
+    if (!was_up) on_unreachable();
     on_failure();
     schedule_reconnect();
 }
@@ -201,14 +247,17 @@ void RedisConnection::lost(redisAsyncContext *ac, const char *what) noexcept {
 void RedisConnection::drop(const char *why, bool quiet) noexcept {
     if (ac_ == nullptr) return;
     if (!quiet) {
-        ngx_log_error(NGX_LOG_WARN, log_, 0,
+        stats_redis(RedisEvent::error);
+        ngx_log_error(outage_level(), log_, 0,
                       "asset_gate: redis %V (%s): dropping the connection: %s", &ep_->name,
                       target_.c_str(), why);
         reported_down_ = true;
     }
     redisAsyncContext *ac = ac_;
     ac_ = nullptr;
+    ssl_ = nullptr;
     connected_ = false;
+    up_ = false;
     if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
     redisAsyncFree(ac);  // deferred by hiredis when called from inside one of its callbacks
     forget_outstanding();
@@ -250,7 +299,7 @@ void RedisConnection::note_reply() noexcept {
 void RedisConnection::command_timed_out() noexcept {
     if (!timeout_reported_) {
         timeout_reported_ = true;
-        ngx_log_error(NGX_LOG_WARN, log_, 0,
+        ngx_log_error(outage_level(), log_, 0,
                       "asset_gate: redis %V (%s): a command timed out after %M ms", &ep_->name,
                       target_.c_str(), ep_->timeout);
     }
@@ -268,14 +317,26 @@ void RedisConnection::on_connect(const redisAsyncContext *cac, int status) noexc
     }
     if (ac != self->ac_) return;
     self->connected_ = true;
-    if (self->connect_ev_.timer_set) ngx_del_timer(&self->connect_ev_);
-    // Connected and nothing to set up: the server is back, so the next outage backs off
-    // from the start (with AUTH or SELECT, their replies decide).
-    if (self->setup_pending_ == 0) self->mark_healthy();
-    ngx_log_error((self->reported_down_ ? NGX_LOG_NOTICE : NGX_LOG_INFO), self->log_, 0,
-                  "asset_gate: redis %V (%s): connected", &self->ep_->name, self->target_.c_str());
-    self->on_connected(self->reported_down_);
-    self->reported_down_ = false;
+    // With AUTH, SELECT or TLS, their replies decide.
+    if (self->setup_pending_ == 0) self->became_up();
+}
+
+void RedisConnection::release_up() noexcept {
+    if (setup_pending_ > 0 && --setup_pending_ == 0 && connected_) became_up();
+}
+
+// Connected and set up: the server is back, so the next outage backs off from the start.
+void RedisConnection::became_up() noexcept {
+    up_ = true;
+    if (connect_ev_.timer_set) ngx_del_timer(&connect_ev_);
+    mark_healthy();
+    // Back after a failure that was logged: at the level of that failure, so that whoever
+    // saw it going also sees it come back.
+    ngx_log_error((reported_down_ ? NGX_LOG_ERR : NGX_LOG_INFO), log_, 0,
+                  "asset_gate: redis %V (%s): connected%s%s", &ep_->name, target_.c_str(),
+                  ssl_ != nullptr ? " (TLS)" : "", reported_down_ ? " again" : "");
+    on_connected(reported_down_);
+    reported_down_ = false;
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext *cac, int status) noexcept {
@@ -283,18 +344,15 @@ void RedisConnection::on_disconnect(const redisAsyncContext *cac, int status) no
     of(ac)->lost(ac, status == REDIS_OK ? "disconnected" : "connection lost");
 }
 
-void RedisConnection::on_auth_reply(redisAsyncContext *ac, void *reply, void *) noexcept {
-    of(ac)->setup_replied(ac, static_cast<const redisReply *>(reply), "AUTH");
-}
-
-void RedisConnection::on_select_reply(redisAsyncContext *ac, void *reply, void *) noexcept {
-    of(ac)->setup_replied(ac, static_cast<const redisReply *>(reply), "SELECT");
+void RedisConnection::on_setup_reply(redisAsyncContext *ac, void *reply, void *what) noexcept {
+    of(ac)->setup_replied(ac, static_cast<const redisReply *>(reply),
+                          static_cast<const char *>(what));
 }
 
 void RedisConnection::setup_replied(redisAsyncContext *ac, const redisReply *reply,
                                     const char *what) noexcept {
     if (reply != nullptr && reply->type != REDIS_REPLY_ERROR) {
-        if (ac == ac_ && --setup_pending_ == 0) mark_healthy();
+        if (ac == ac_) release_up();
         return;
     }
     if (reply != nullptr && ac == ac_) {
@@ -310,9 +368,9 @@ void RedisConnection::on_reconnect_timer(ngx_event_t *ev) noexcept {
 
 void RedisConnection::on_connect_timer(ngx_event_t *ev) noexcept {
     auto *self = static_cast<RedisConnection *>(ev->data);
-    if (!self->connected_) {
+    if (!self->up_) {
         self->on_unreachable();
-        self->reset("connect timed out");
+        self->reset(self->connected_ ? "connection setup timed out" : "connect timed out");
     }
 }
 

@@ -22,6 +22,9 @@ struct RedisAddress {
     std::string host;  // numeric
     int port = 0;
     std::string unix_path;
+    // The host as written in the configuration, when it was: the name a TLS certificate must
+    // carry (else the numeric host). Not part of the address.
+    std::string_view written;
     bool known() const noexcept { return !host.empty() || !unix_path.empty(); }
     bool operator==(const RedisAddress &o) const noexcept {
         return host == o.host && port == o.port && unix_path == o.unix_path;
@@ -50,7 +53,8 @@ class RedisConnection {
 
     // A command can be sent now: connected, or connecting (hiredis buffers until connected).
     bool usable() const noexcept { return ac_ != nullptr; }
-    bool connected() const noexcept { return connected_; }
+    // Connected and set up: AUTH, SELECT and the TLS handshake (proved by a reply) are done.
+    bool up() const noexcept { return up_; }
 
     // Sends one command; `fn` runs exactly once, with nullptr when the command failed (the
     // connection broke or was reset). Returns false, without calling `fn`, when not usable.
@@ -97,8 +101,16 @@ class RedisConnection {
     // `fn` finds its connection with of(), and gets `privdata`.
     void send(redisCallbackFn *fn, int argc, const char **argv, const size_t *argvlen,
               const char *privdata = nullptr) noexcept;
-    void send_auth() noexcept;    // AUTH, when a password is configured
-    void send_select() noexcept;  // SELECT, when the database is not 0
+    // The setup, first of all: AUTH as `who` (when it has a password), SELECT when `select`
+    // and the database is not 0, and over TLS a PING when there is nothing else, so that a
+    // reply proves the handshake. The connection is up when each has answered.
+    void send_setup(const RedisCredentials &who, bool select) noexcept;
+    // For a role whose first answer is part of being up (the sentinel's master address):
+    // hold_up() in on_ready, release_up() when that answer came. Until then the connect
+    // deadline runs: a peer that accepts and never answers is dropped and counts as
+    // unreachable.
+    void hold_up() noexcept { setup_pending_++; }
+    void release_up() noexcept;
 
   private:
     // --- the role ---
@@ -115,6 +127,10 @@ class RedisConnection {
     // hiredis reported that connecting failed or the connection broke (not a drop of ours).
     virtual void on_failure() noexcept {}
 
+    // A failure is an error the first time (Debian's error_log shows no less), then info until
+    // the connection is up again: one line per transition, not one per retry.
+    ngx_uint_t outage_level() const noexcept { return reported_down_ ? NGX_LOG_INFO : NGX_LOG_ERR; }
+
     void connect() noexcept;
     void refused(redisAsyncContext *ac) noexcept;
     void adopt(redisAsyncContext *ac) noexcept;
@@ -129,9 +145,10 @@ class RedisConnection {
 
     static void on_connect(const redisAsyncContext *ac, int status) noexcept;
     static void on_disconnect(const redisAsyncContext *ac, int status) noexcept;
-    static void on_auth_reply(redisAsyncContext *ac, void *reply, void *) noexcept;
-    static void on_select_reply(redisAsyncContext *ac, void *reply, void *) noexcept;
+    static void on_setup_reply(redisAsyncContext *ac, void *reply, void *what) noexcept;
+    void setup_command(const char *what, int argc, const char **argv, const size_t *lens) noexcept;
     void setup_replied(redisAsyncContext *ac, const redisReply *reply, const char *what) noexcept;
+    void became_up() noexcept;
     static void on_reconnect_timer(ngx_event_t *ev) noexcept;
     static void on_connect_timer(ngx_event_t *ev) noexcept;
 
@@ -141,7 +158,9 @@ class RedisConnection {
     ngx_log_t *log_;
     std::string target_;  // what this connection is to, for logs
     redisAsyncContext *ac_ = nullptr;
-    bool connected_ = false;
+    SSL *ssl_ = nullptr;      // ac_'s TLS session (hiredis's), for the reason of a failure
+    bool connected_ = false;  // the socket is connected
+    bool up_ = false;         // ... and set up
     bool stopping_ = false;
     bool reported_down_ = false;
     ngx_msec_t backoff_ = 0;

@@ -25,6 +25,7 @@ std::unique_ptr<EndpointRuntime> make_runtime(const RedisEndpoint *ep, ngx_shm_z
     } else if (ep->host.len) {
         rt->address.host.assign(reinterpret_cast<const char *>(ep->host.data), ep->host.len);
         rt->address.port = ep->port;
+        rt->address.written = view(ep->host_name);
     }
     rt->data = std::make_unique<RedisClient>(rt.get(), log);
     if (ep->channel.len) rt->subscriber = std::make_unique<InvalidationSubscriber>(rt.get(), log);

@@ -34,7 +34,7 @@ bool InvalidationSubscriber::address(RedisAddress *to) {
 }
 
 void InvalidationSubscriber::on_ready() noexcept {
-    send_auth();
+    send_setup(endpoint()->auth, false);
     const ngx_str_t &channel = endpoint()->channel;
     const char *argv[] = {"SUBSCRIBE", reinterpret_cast<const char *>(channel.data)};
     size_t lens[] = {9, channel.len};

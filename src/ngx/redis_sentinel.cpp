@@ -69,6 +69,7 @@ bool SentinelWatcher::address(RedisAddress *to) {
     const RedisHostPort &s = list[next_ % ep->sentinels->nelts];
     to->host.assign(reinterpret_cast<const char *>(s.host.data), s.host.len);
     to->port = s.port;
+    to->written = view(s.name);
     return true;
 }
 
@@ -89,6 +90,7 @@ void SentinelWatcher::on_answer(redisAsyncContext *ac, void *reply, void *what) 
 // Every question before the SUBSCRIBE: a subscribed connection answers no other.
 void SentinelWatcher::on_ready() noexcept {
     const RedisEndpoint *ep = endpoint();
+    send_setup(ep->sentinel_auth, false);  // the sentinel's own user and password
     const char *name = reinterpret_cast<const char *>(ep->sentinel_master.data);
     const char *master[] = {"SENTINEL", "get-master-addr-by-name", name};
     size_t master_lens[] = {8, 23, ep->sentinel_master.len};
@@ -103,12 +105,20 @@ void SentinelWatcher::on_ready() noexcept {
     const char *argv[] = {"SUBSCRIBE", "+switch-master"};
     size_t lens[] = {9, 14};
     send(on_answer<&SentinelWatcher::master_switched>, 2, argv, lens, "the switch of master");
+    hold_up();  // until the master's address comes, within the connect deadline
     asked_ = ngx_current_msec;
 }
 
 // SENTINEL get-master-addr-by-name: [ip, port].
 void SentinelWatcher::master_named(const redisReply *reply) {
     const RedisEndpoint *ep = endpoint();
+    if (reply->type == REDIS_REPLY_ERROR) {
+        // NOAUTH, WRONGPASS, NOPERM: the sentinel's own password or user is wrong or missing.
+        ngx_log_error(NGX_LOG_ERR, log(), 0, "asset_gate: redis %V: the sentinel refused: %*s",
+                      &ep->name, static_cast<size_t>(reply->len), reply->str);
+        reset("the sentinel refused");
+        return;
+    }
     RedisAddress to;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         !parse_address(reply_text(reply->element[0]), reply_text(reply->element[1]), &to)) {
@@ -118,7 +128,7 @@ void SentinelWatcher::master_named(const redisReply *reply) {
         reset("no master address");
         return;
     }
-    mark_healthy();
+    release_up();
     master_ = std::move(to);
     // Reading from replicas: the replicas' answer, which comes next, decides.
     if (!ep->read_replica) runtime()->follow(master_, "the sentinel named the master");

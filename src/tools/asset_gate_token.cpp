@@ -728,7 +728,22 @@ std::string part_text(const Part &part) {
                      : "undecodable: " + part.error;
 }
 
-std::string signature_text(const Judgement &j, const Keys &keys) {
+// Why the signature was not checked: what in the token's form stopped it before the keys.
+std::string unchecked_because(const Decoded &d) {
+    if (!d.header.json) return "not checked: the header is undecodable: " + d.header.error;
+    const json_t *alg = json_object_get(d.header.json, "alg");
+    if (!json_is_string(alg)) return "not checked: the header has no \"alg\" string";
+    const std::string name = json_string_value(alg);
+    if (name != "HS256") {
+        return "not checked: the header's alg is \"" + name + "\" (only HS256 is accepted)";
+    }
+    if (json_object_get(d.header.json, "crit") != nullptr) {
+        return "not checked: the header has \"crit\" (no extension is understood)";
+    }
+    return "not checked (the token is malformed)";
+}
+
+std::string signature_text(const Decoded &d, const Judgement &j, const Keys &keys) {
     const std::string count = std::to_string(keys.one.size());
     if (j.key_index) {
         const std::size_t k = *j.key_index;
@@ -739,7 +754,7 @@ std::string signature_text(const Judgement &j, const Keys &keys) {
     if (j.jws == Reason::bad_signature) {
         return "none of the " + count + " key(s) in the key file verifies it";
     }
-    return "not checked (the token is malformed)";
+    return unchecked_because(d);
 }
 
 void print_times(const json_t *claims, const asset_gate::VerifyOptions &opts) {
@@ -755,7 +770,7 @@ void print_text(const Decoded &d, const Judgement &j, const Keys &keys,
                 const asset_gate::VerifyOptions &opts) {
     std::cout << "header: " << part_text(d.header) << "\n";
     std::cout << "claims: " << part_text(d.claims) << "\n";
-    std::cout << "signature: " << signature_text(j, keys) << "\n";
+    std::cout << "signature: " << signature_text(d, j, keys) << "\n";
     if (d.claims.json) print_times(d.claims.json, opts);
     for (const auto &[name, v] : j.surfaces()) {
         std::cout << name << ": "

@@ -171,6 +171,11 @@ class Stack:
             [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "nginx.stderr", "w"))
         wait_port(self.port, self.nginx_proc, "nginx")
+        # The listener is up before every worker has forked: tests that compare worker pids
+        # (a replaced worker means a crash) need all of them first.
+        deadline = time.monotonic() + 10
+        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.02)
         return self
 
     def stop(self):

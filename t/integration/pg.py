@@ -51,6 +51,10 @@ class PostgresServer:
     def start(self):
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8", "--locale=C")
+        return self.resume()
+
+    def resume(self):
+        """Starts the server again after `stop()` (the data directory kept)."""
         opts = (f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' -c fsync=off "
                 f"-c full_page_writes=off -c synchronous_commit=off")
         try:
@@ -95,6 +99,10 @@ class PostgresServer:
         with conn.cursor() as c:
             c.execute(SCHEMA.read_text())
         return PostHogDB(self, name, conn)
+
+    def open_database(self, name):
+        """A new connection to a database `create_database` made (after a restart, say)."""
+        return PostHogDB(self, name, self.connect(name))
 
 
 SECURITY = {"key": "organization_security_settings", "name": "Organization security settings"}

@@ -285,6 +285,20 @@ def test_redis_host_name_is_resolved_at_config_time_and_used(make_stack):
         assert warning in (s.dir / "nginx.stderr").read_text(errors="replace")
 
 
+def test_redis_ipv6_address_is_used_and_logged_in_brackets(make_stack):
+    s = make_stack(start=False)
+    s.redis.bind = ["127.0.0.1", "::1"]
+    s.redis_addr = f"[::1]:{s.redis.port}"
+    s.start()
+    s.put_org("org-on")
+    s.put_asset(101, org="org-on")
+    assert s.content(101).status == 200
+    own = s.redis.client.client_id()
+    gates = [c for c in s.redis.client.client_list() if int(c["id"]) != own]
+    assert gates and {host_of(c["laddr"]) for c in gates} == {"::1"}
+    assert f"([::1]:{s.redis.port}): connected" in s.error_log()
+
+
 @pytest.mark.parametrize("value", ["500", "502", "0", "none", "503s"])
 def test_invalid_redis_failure(conf, value):
     text = config(conf, http=f"asset_gate_redis_failure {value};  {MARK}")

@@ -336,3 +336,31 @@ def test_shutdown_not_blocked_when_redis_never_started(make_stack):
     started = time.monotonic()
     s.stop()
     assert time.monotonic() - started < 3.0
+
+
+def test_a_sentinel_that_never_answers_is_left_for_the_next(make_stack, fake_redis):
+    # Three silent sentinels before a real one: a worker that starts on a silent one must not
+    # wait on it for ever. Its question has the connect deadline; past it the worker asks the
+    # next sentinel, and every request is served once each worker has found the real one.
+    from fleet import MASTER_NAME, Sentinel, wait_until
+    silent = [fake_redis("blackhole") for _ in range(3)]
+    s = make_stack(start=False, redis_timeout="200ms")
+    s.redis.start()
+    sentinel = Sentinel(s.dir, 0, s.redis.port).start()
+    try:
+        wait_until(lambda: sentinel.master_addr() == ("127.0.0.1", s.redis.port), 10,
+                   what="the sentinel to know the master")
+        hosts = ",".join([f.addr for f in silent] + [f"127.0.0.1:{sentinel.port}"])
+        s.redis_addr = f"sentinel:{MASTER_NAME}@{hosts}"
+        s.start_redis_first = False
+        s.start()
+        s.put_org("org-on")
+        s.put_asset(1, org="org-on")
+        # each worker needs at most 3 deadlines (and the backoff between) to reach it
+        wait_until(lambda: s.error_log().count("(the sentinel named the master)") >= s.workers,
+                   10, what="every worker to find the answering sentinel")
+        assert all(s.content(1).status == 200 for _ in range(10))
+        if any(f.accepted for f in silent):  # a worker started on a silent one
+            assert "connection setup timed out" in s.error_log()
+    finally:
+        sentinel.stop()

@@ -116,3 +116,34 @@ def test_status_works_in_a_configuration_without_a_gate(make_stack):
     s.redis.start()
     result = s.nginx_test(conf)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_redis_that_refuses_connections_is_counted_and_logged_once_as_an_error(make_stack):
+    # Debian's error_log shows [error] and above: a lost Redis must be there, once per
+    # connection and outage (not once per retry), and so must its return.
+    s = make_stack(server_extra=METRICS, cache=False, redis_timeout="200ms")
+    s.put_org("org-1")
+    s.put_asset(101)
+    assert s.content(101).status == 200
+    before = scrape(s).get('asset_gate_redis_errors_total{kind="error"}', 0)
+    s.redis.stop()
+    for _ in range(10):
+        assert s.content(101).status == 503
+    time.sleep(1.5)  # several reconnect attempts of each worker
+    after = scrape(s)['asset_gate_redis_errors_total{kind="error"}']
+    assert after - before >= s.workers, (before, after)
+    lost = [l for l in s.error_log().splitlines()
+            if "asset_gate: redis" in l and ("connection lost" in l or "cannot connect" in l
+                                             or "disconnected" in l)]
+    errors = [l for l in lost if "[error]" in l]
+    assert 1 <= len(errors) <= s.workers, errors  # one data connection per worker
+    assert len(lost) > len(errors), "the retries are logged below error"
+    s.redis.start()
+    s.put_org("org-1")
+    s.put_asset(101)
+    deadline = time.monotonic() + 10
+    while s.content(101).status != 200:
+        assert time.monotonic() < deadline, "no recovery after the restart"
+        time.sleep(0.1)
+    back = [l for l in s.error_log().splitlines() if "connected again" in l]
+    assert back and all("[error]" in l for l in back), back

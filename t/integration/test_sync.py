@@ -522,11 +522,12 @@ def test_features_column_as_plain_jsonb(db, rds, world):
 
 # -- watch --------------------------------------------------------------------------------------
 
-def test_watch_keeps_redis_in_sync(db, rds, world, tmp_path):
-    state = tmp_path / "state.json"
+def test_watch_keeps_redis_in_sync(db, rds, world):
+    """watch follows the change feed (install first): it backfills an empty Redis, then
+    applies each change as it commits; SIGTERM ends it with status 0."""
+    run(db, rds, "install")
     proc = subprocess.Popen([str(SYNC), "--database-url", db.url, "--redis",
-                             f"redis://127.0.0.1:{rds.port}/0", "watch", "--interval", "200ms",
-                             "--state-file", str(state)],
+                             f"redis://127.0.0.1:{rds.port}/0", "watch", "--reconcile-rate", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def wait(cond, what):
@@ -547,7 +548,8 @@ def test_watch_keeps_redis_in_sync(db, rds, world, tmp_path):
         proc.terminate()
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "written=" in err and json.loads(state.read_text())["since"]
+    assert "backfill: written=13" in err
+    assert db.sql("SELECT count(*) FROM asset_gate_sync_queue") == [(0,)]
 
 
 # -- end to end with the gate --------------------------------------------------------------------

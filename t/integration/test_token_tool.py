@@ -306,6 +306,19 @@ def test_alg_none_and_other_malformed_tokens_are_bad_token(tool, keyfile, token)
     assert verdicts(r) == {"render": "refused (bad_token)", "content": "refused (bad_token)"}
 
 
+@pytest.mark.parametrize("token,why", [
+    (part({"alg": "none", "typ": "JWT"}) + "." + part(claims()) + ".",
+     'the header\'s alg is "none" (only HS256 is accepted)'),
+    (jwt.encode(claims(), KEY, algorithm="HS512"), 'the header\'s alg is "HS512"'),
+    (forge(claims(), header={"alg": "HS256", "typ": "JWT", "crit": ["exp"]}), 'the header has "crit"'),
+    ("!!!." + part(claims()) + "." + "A" * 43, "the header is undecodable: not base64url"),
+])
+def test_inspect_says_why_the_signature_was_not_checked(tool, keyfile, token, why):
+    r = inspect(keyfile, token)
+    line = next(l for l in r.stdout.splitlines() if l.startswith("signature: "))
+    assert line.startswith("signature: not checked: ") and why in line, line
+
+
 def test_undecodable_parts_are_named_not_guessed(tool, keyfile):
     r = inspect(keyfile, "!!!." + part("not json") + "." + "A" * 43)
     assert "header: undecodable: not base64url" in r.stdout

@@ -67,5 +67,33 @@ TEST(SecretFile, AFileIsReadWholeAndAnOversizedOneIsRefused) {
     std::remove(path);
 }
 
+TEST(PasswordLine, OneLineWithOrWithoutItsEndingIsThePassword) {
+    std::string_view password;
+    const char *why = nullptr;
+    for (std::string_view text : {"s3cret", "s3cret\n", "s3cret\r\n"}) {
+        ASSERT_TRUE(password_line(text, &password, &why)) << text;
+        EXPECT_EQ(password, "s3cret");
+    }
+    // Only the line ending goes: spaces and a lone \r inside are the password's own bytes.
+    ASSERT_TRUE(password_line(" pass word \n", &password, &why));
+    EXPECT_EQ(password, " pass word ");
+    ASSERT_TRUE(password_line("a\rb\n", &password, &why));
+    EXPECT_EQ(password, "a\rb");
+}
+
+TEST(PasswordLine, AnEmptyPasswordOrASecondLineIsRefused) {
+    std::string_view password = "untouched";
+    const char *why = nullptr;
+    for (std::string_view text : {"", "\n", "\r\n"}) {
+        EXPECT_FALSE(password_line(text, &password, &why)) << text;
+        EXPECT_STREQ(why, "is empty");
+    }
+    for (std::string_view text : {"one\ntwo", "one\ntwo\n", "one\n\n"}) {
+        EXPECT_FALSE(password_line(text, &password, &why)) << text;
+        EXPECT_STREQ(why, "has more than one line");
+    }
+    EXPECT_EQ(password, "untouched");
+}
+
 }  // namespace
 }  // namespace asset_gate::testing
