@@ -1,4 +1,5 @@
-// The purpose x surface table, the asset checks and the org gate (DESIGN.md sections 1, 3, 4).
+// The purpose x surface table, the asset checks, the org gate and the sync's freshness (DESIGN.md
+// sections 1, 3, 4).
 #include "decision.hpp"
 
 namespace asset_gate {
@@ -44,6 +45,16 @@ Reason decide_org(Purpose purpose, const OrgRecord &org) noexcept {
     if (!org.found) return Reason::org_unknown;
     if (org.security_settings && !org.allow_public) return Reason::org_blocked;
     return Reason::allowed;
+}
+
+Reason decide_sync(Purpose purpose, const SyncHeartbeat &heartbeat, std::int64_t max_age,
+                   std::int64_t now) noexcept {
+    if (max_age <= 0 || purpose != Purpose::public_) return Reason::allowed;
+    if (!heartbeat.known) return Reason::sync_stale;
+    // Both differences are taken on the side that cannot overflow (now and at are >= 0).
+    const bool far =
+        heartbeat.at > now ? heartbeat.at - now > max_age : now - heartbeat.at > max_age;
+    return far ? Reason::sync_stale : Reason::allowed;
 }
 
 }  // namespace asset_gate

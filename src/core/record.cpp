@@ -13,9 +13,11 @@ namespace {
 constexpr std::size_t kMaxLocationSize = 1024;
 
 // DESIGN.md section 2: formats whose served extension is not simply their MIME subtype, or
-// that PostHog exports. The gate's one copy (format_extensions() shows it to the tests);
-// asset-gate-sync has a Python copy that t/integration/test_sync.py compares with this one.
-constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
+// that PostHog exports (image/jpeg: PostHog names those files `.jpeg`, its subtype, but a
+// PostHog format belongs here by name rather than by the fallback's accident). The gate's one
+// copy (format_extensions() shows it to the tests); asset-gate-sync has a Python copy that
+// t/integration/test_sync.py compares with this one.
+constexpr std::array<FormatExtension, 10> kFormatExtensions = {{
     {"image/png", "png"},
     {"application/pdf", "pdf"},
     {"text/csv", "csv"},
@@ -23,6 +25,7 @@ constexpr std::array<FormatExtension, 9> kFormatExtensions = {{
     {"video/webm", "webm"},
     {"video/mp4", "mp4"},
     {"image/gif", "gif"},
+    {"image/jpeg", "jpeg"},
     {"application/json", "json"},
     {"application/x-ndjson", "jsonl"},
 }};
@@ -98,7 +101,7 @@ bool extension_is_servable(std::string_view ext) noexcept {
 }
 
 // Unix seconds as a decimal integer: digits only, no sign, fraction, exponent or whitespace.
-bool parse_expires_at(std::string_view s, std::int64_t *out) noexcept {
+bool parse_unix_seconds(std::string_view s, std::int64_t *out) noexcept {
     if (s.empty()) return false;
     constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
     std::int64_t value = 0;
@@ -151,6 +154,10 @@ std::string_view extension_for_format(std::string_view format) noexcept {
         if (entry.format == bare) return entry.ext;
     }
     return subtype;
+}
+
+bool parse_heartbeat(std::string_view text, std::int64_t *at) noexcept {
+    return parse_unix_seconds(text, at);
 }
 
 FormatExtensionTable format_extensions() noexcept {
@@ -214,7 +221,7 @@ AssetRecord parse_asset(const Field *fields, std::size_t n) noexcept {
     if (!extension_is_servable(extension_for_format(format.value))) return bad_asset();
     if (location.present && !location_is_safe(location.value)) return bad_asset();
     if (filename.present && has_control(filename.value)) return bad_asset();
-    if (expires_at.present && !parse_expires_at(expires_at.value, &rec.expires_at)) {
+    if (expires_at.present && !parse_unix_seconds(expires_at.value, &rec.expires_at)) {
         return bad_asset();
     }
     rec.org = org.value;

@@ -56,6 +56,10 @@ OrgRecord parse_org(const Field *fields, std::size_t n) noexcept;
 AssetRecord bad_asset() noexcept;
 OrgRecord bad_org() noexcept;
 
+// `PREFIX sync:heartbeat`: unix seconds as a decimal integer, as strict as `expires_at` (digits
+// only, no sign, fraction or whitespace); false for anything else.
+bool parse_heartbeat(std::string_view text, std::int64_t *at) noexcept;
+
 // True when `location` is a relative object path that stays below its root.
 bool location_is_safe(std::string_view location) noexcept;
 

@@ -1,5 +1,5 @@
-// The access phase: method, surface, token, purpose, records, org gate, route. One request's
-// path through the gate reads top to bottom here.
+// The access phase: method, surface, token, purpose, records, org gate, sync heartbeat, route.
+// One request's path through the gate reads top to bottom here.
 #include "ngx/module.hpp"
 
 #include <new>
@@ -8,6 +8,7 @@
 #include "core/decision.hpp"
 #include "core/path.hpp"
 #include "core/query.hpp"
+#include "ngx/heartbeat.hpp"
 #include "ngx/lookup.hpp"
 #include "ngx/s3.hpp"
 #include "ngx/stats.hpp"
@@ -17,9 +18,11 @@ namespace asset_gate {
 namespace {
 
 // The marker that finds the ctx again after an internal redirect cleared r->ctx, and the
-// hook that detaches a pending lookup when the request goes away.
+// hook that detaches a pending lookup (or heartbeat wait) when the request goes away.
 void ctx_cleanup(void *data) noexcept {
-    lookup_detach(static_cast<Ctx *>(data));
+    auto *ctx = static_cast<Ctx *>(data);
+    lookup_detach(ctx);
+    heartbeat_detach(ctx);
 }
 
 ngx_int_t refuse(ngx_http_request_t *r, Ctx *ctx, Reason reason, ngx_int_t status) noexcept {
@@ -75,6 +78,36 @@ ngx_int_t route(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     return NGX_DONE;
 }
 
+// The client left while the request waited for Redis: the gate has run, so the reason is set
+// (and counted) before the request is logged. Runs from nginx's request cleanup, before the
+// log phase.
+void on_leave(void *data) noexcept {
+    auto *ctx = static_cast<Ctx *>(data);
+    if (ctx->stage != Stage::pending) return;
+    lookup_detach(ctx);
+    heartbeat_detach(ctx);
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "asset_gate: the client left before Redis answered for asset %uL",
+                  ctx->claims.id);
+    (void)refuse(ctx->request, ctx, Reason::redis_error, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+}
+
+// The request waits for Redis (a lookup, or the worker's first heartbeat): wake(ctx) follows.
+ngx_int_t wait_for_redis(ngx_http_request_t *r, Ctx *ctx) noexcept {
+    if (ctx->stage != Stage::pending) {
+        ctx->stage = Stage::pending;
+        r->read_event_handler = ngx_http_test_reading;  // notice a client that leaves
+    }
+    if (!ctx->leave_hook) {
+        ngx_http_cleanup_t *cln = ngx_http_cleanup_add(r, 0);
+        if (cln == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        cln->handler = on_leave;
+        cln->data = ctx;
+        ctx->leave_hook = true;
+    }
+    return NGX_AGAIN;
+}
+
 // Steps 7-9, once the records are known.
 ngx_int_t decide(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     if (ctx->redis_failed) {
@@ -88,37 +121,16 @@ ngx_int_t decide(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     // Purpose tokens ignore the org (it was not looked up: the record stays "not found").
     reason = decide_org(ctx->claims.purpose, ctx->org);
     if (reason != Reason::allowed) return deny(r, ctx, reason);
+    // 8b. A public token the records allow needs records the sync keeps fresh.
+    if (heartbeat_check(ctx, lcf, &reason) == NGX_AGAIN) return wait_for_redis(r, ctx);
+    if (reason != Reason::allowed) return deny(r, ctx, reason);
     return route(r, ctx, lcf);
-}
-
-// The client left while the request waited for Redis: the gate has run, so the reason is set
-// (and counted) before the request is logged. Runs from nginx's request cleanup, before the
-// log phase.
-void on_leave(void *data) noexcept {
-    auto *ctx = static_cast<Ctx *>(data);
-    if (ctx->stage != Stage::pending) return;
-    lookup_detach(ctx);
-    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                  "asset_gate: the client left before Redis answered for asset %uL",
-                  ctx->claims.id);
-    (void)refuse(ctx->request, ctx, Reason::redis_error, NGX_HTTP_CLIENT_CLOSED_REQUEST);
 }
 
 // Steps 6-9: the records (cache, then Redis), then the decision.
 ngx_int_t look_up(ngx_http_request_t *r, Ctx *ctx, LocConf *lcf) noexcept {
     if (lookup_start(r, ctx, lcf) != NGX_AGAIN) return decide(r, ctx, lcf);
-    if (ctx->stage != Stage::pending) {
-        ctx->stage = Stage::pending;
-        r->read_event_handler = ngx_http_test_reading;  // notice a client that leaves
-    }
-    if (!ctx->leave_hook) {
-        ngx_http_cleanup_t *cln = ngx_http_cleanup_add(r, 0);
-        if (cln == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        cln->handler = on_leave;
-        cln->data = ctx;
-        ctx->leave_hook = true;
-    }
-    return NGX_AGAIN;
+    return wait_for_redis(r, ctx);
 }
 
 // A location some gate routes to serves, of the requests a gate decided, only those it allowed
@@ -309,7 +321,7 @@ ngx_int_t access_handler(ngx_http_request_t *r) noexcept try {
     }
     if (reason != Reason::allowed) return deny(r, ctx, reason);
 
-    // 6-9. records, asset checks, org gate, route
+    // 6-9. records, asset checks, org gate, sync heartbeat, route
     return look_up(r, ctx, lcf);
 } catch (...) {
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "asset_gate: unexpected exception");

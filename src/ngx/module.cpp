@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/secret_file.hpp"
+#include "ngx/heartbeat.hpp"
 #include "ngx/log_mask.hpp"
 #include "ngx/redis_client.hpp"
 #include "ngx/stats.hpp"
@@ -30,6 +31,7 @@ void *create_loc_conf(ngx_conf_t *cf) noexcept {
     conf->token.leeway = NGX_CONF_UNSET;
     conf->content_inline = NGX_CONF_UNSET;
     conf->content_max_age = NGX_CONF_UNSET;
+    conf->sync_max_age = NGX_CONF_UNSET;
     redis_init_conf(&conf->redis);
     cache_init_conf(&conf->cache);
     s3_init_conf(&conf->s3);
@@ -40,7 +42,8 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
     auto *conf = static_cast<MainConf *>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
     if (conf == nullptr) return nullptr;
     if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK ||
-        ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK) {
+        ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK ||
+        ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK) {
         return nullptr;
     }
     return conf;
@@ -65,6 +68,7 @@ bool merge_gate(ngx_conf_t *cf, LocConf *conf, const LocConf *prev) noexcept {
     merge_target(&conf->content, prev->content);
     ngx_conf_merge_value(conf->content_inline, prev->content_inline, 0);
     ngx_conf_merge_sec_value(conf->content_max_age, prev->content_max_age, 86400);
+    ngx_conf_merge_sec_value(conf->sync_max_age, prev->sync_max_age, 0);
     conf->cache_control.data =
         static_cast<u_char *>(ngx_pnalloc(cf->pool, sizeof("private, max-age=") + NGX_TIME_T_LEN));
     if (conf->cache_control.data == nullptr) return false;
@@ -86,6 +90,8 @@ char *finish_gate(ngx_conf_t *cf, LocConf *conf) noexcept {
     }
     MainConf *mcf = main_conf(cf);
     char *rv = redis_finish_gate(cf, &conf->redis, &mcf->endpoints, conf->site);
+    if (rv != NGX_CONF_OK) return rv;
+    rv = heartbeat_finish_gate(cf, conf, &mcf->heartbeats);
     if (rv != NGX_CONF_OK) return rv;
     mcf->enabled = 1;
     if (is_uri_target(conf->render) || (!conf->content_inline && is_uri_target(conf->content))) {
@@ -328,6 +334,8 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache.negative), nullptr},
     {ngx_string("asset_gate_content_max_age"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_sec_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(content_max_age), nullptr},
+    {ngx_string("asset_gate_sync_max_age"), AG_ANY | NGX_CONF_TAKE1, heartbeat_set_max_age,
+     NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(sync_max_age), nullptr},
     {ngx_string("asset_gate_status"), AG_LOC | NGX_CONF_NOARGS, set_status,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_s3_endpoint"), AG_ANY | NGX_CONF_TAKE1, s3_set_endpoint,

@@ -20,6 +20,8 @@ namespace asset_gate {
 
 struct Lookup;
 struct S3Request;
+struct HeartbeatSource;
+class HeartbeatReader;
 
 // A gate location and the server it is in, for the checks that need the whole configuration.
 struct LocConf;
@@ -33,6 +35,7 @@ struct MainConf {
     ngx_shm_zone_t *cache_zone;  // null: no cache
     ngx_array_t endpoints;       // of RedisEndpoint *
     ngx_array_t gates;           // of GateRef
+    ngx_array_t heartbeats;      // of HeartbeatSource *: the sync heartbeats gates check
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
     ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
@@ -70,6 +73,11 @@ struct LocConf {
     RedisConf redis;
     CacheConf cache;
     S3Conf s3;
+
+    // asset_gate_sync_max_age (0: off), and for gate locations with it, the heartbeat they
+    // check (set at merge, heartbeat.cpp).
+    time_t sync_max_age;
+    HeartbeatSource *heartbeat;
 };
 
 enum class Stage : std::uint8_t { start, pending, resolved, done };
@@ -82,6 +90,7 @@ struct Ctx {
     LocConf *gate;   // the gate location that decided
     S3Request *s3;   // proxy mode's signed request (s3.cpp), once asked for
     Lookup *lookup;  // while a Redis lookup is pending, and the link in its waiter list
+    HeartbeatReader *heartbeat_wait;  // or while it waits for the worker's first heartbeat
     ngx_queue_t waiter;
     ngx_int_t rc;  // the decision, answered again on re-entry
 

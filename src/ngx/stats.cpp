@@ -4,6 +4,8 @@
 
 #include <ctime>
 
+#include "ngx/heartbeat.hpp"
+
 namespace asset_gate {
 
 namespace {
@@ -69,6 +71,20 @@ std::string_view purpose_label(int i) noexcept {
     return i == kPurposes - 1 ? "none" : purpose_name(static_cast<Purpose>(i));
 }
 
+// How the text format writes a byte inside a label value; null: as it is.
+const char *label_escape(char c) noexcept {
+    switch (c) {
+        case '\\':
+            return "\\\\";
+        case '"':
+            return "\\\"";
+        case '\n':
+            return "\\n";
+        default:
+            return nullptr;
+    }
+}
+
 // Appends to a growing buffer in the request pool.
 struct Out {
     ngx_pool_t *pool;
@@ -98,6 +114,24 @@ struct Out {
     void num(ngx_atomic_uint_t n) noexcept {
         u_char tmp[NGX_ATOMIC_T_LEN];
         put({reinterpret_cast<char *>(tmp), static_cast<size_t>(ngx_sprintf(tmp, "%uA", n) - tmp)});
+    }
+
+    void signed_num(std::int64_t n) noexcept {
+        u_char tmp[NGX_INT64_LEN + 1];
+        put({reinterpret_cast<char *>(tmp), static_cast<size_t>(ngx_sprintf(tmp, "%L", n) - tmp)});
+    }
+
+    // A label value, escaped as the text format wants (backslash, quote, newline).
+    void label(std::string_view s) noexcept {
+        size_t from = 0;
+        for (size_t i = 0; i < s.size(); i++) {
+            const char *esc = label_escape(s[i]);
+            if (esc == nullptr) continue;
+            put(s.substr(from, i - from));
+            put(esc);
+            from = i + 1;
+        }
+        put(s.substr(from));
     }
 
     void seconds_from_us(std::uint64_t us) noexcept {
@@ -196,11 +230,55 @@ void exposition(Out &o, const Stats &s) noexcept {
     o.put("\n");
 }
 
+// One gauge per heartbeat the gates check, with its endpoint and key.
+void heartbeat_gauge(Out &o, std::string_view name, const HeartbeatSource *source, bool known,
+                     std::int64_t value) noexcept {
+    o.put(name);
+    o.put("{redis=\"");
+    o.label(view(source->endpoint->name));
+    o.put("\",key=\"");
+    o.label(view(source->key));
+    o.put("\"} ");
+    if (known) {
+        o.signed_num(value);
+    } else {
+        o.put("NaN");
+    }
+    o.put("\n");
+}
+
+// The sync heartbeats as the worker that answers last read them: not shared counters, each
+// worker reads for itself (and they agree within about a second).
+void heartbeat_exposition(Out &o, const MainConf *mcf) noexcept {
+    if (mcf == nullptr || mcf->heartbeats.nelts == 0) return;
+    const auto *const *sources = static_cast<HeartbeatSource *const *>(mcf->heartbeats.elts);
+    const std::int64_t now = ngx_time();
+    header(o, "asset_gate_sync_heartbeat_age_seconds", "gauge",
+           "This worker's clock minus the sync heartbeat it last read (negative: ahead of it); "
+           "NaN while unknown (missing, not unix seconds, or unreadable).");
+    for (ngx_uint_t i = 0; i < mcf->heartbeats.nelts; i++) {
+        const HeartbeatReader *reader = heartbeat_reader(sources[i]);
+        const bool known = reader != nullptr && reader->seen().known;
+        heartbeat_gauge(o, "asset_gate_sync_heartbeat_age_seconds", sources[i], known,
+                        known ? now - reader->seen().at : 0);
+    }
+    header(o, "asset_gate_sync_heartbeat_read_seconds", "gauge",
+           "Seconds since this worker last read the sync heartbeat successfully; NaN if never.");
+    for (ngx_uint_t i = 0; i < mcf->heartbeats.nelts; i++) {
+        const HeartbeatReader *reader = heartbeat_reader(sources[i]);
+        const bool known = reader != nullptr && reader->read_at() != 0;
+        heartbeat_gauge(o, "asset_gate_sync_heartbeat_read_seconds", sources[i], known,
+                        known ? now - reader->read_at() : 0);
+    }
+}
+
 ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     Out o{r->pool};
     if (g_stats != nullptr) exposition(o, *g_stats);
+    heartbeat_exposition(o, static_cast<const MainConf *>(
+                                ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module)));
     if (o.failed) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = static_cast<off_t>(o.size());

@@ -5,7 +5,8 @@
   - the gate configuration (`GateConfig`: targets, inline content, error_page, cache,
     audience, leeway),
   - the Redis contents (`{key: (type, payload)}`, type "hash" with a list of (field, value)
-    pairs in insertion order, or "string" / "list" / "set" / "zset"),
+    pairs in insertion order, or "string" / "list" / "set" / "zset"; the sync heartbeat is
+    the key `sync:heartbeat`, as the gate last read it),
   - the files below the content root (`{location: bytes}`),
   - the request (method, raw path, raw query string or None), the signing keys and `now`,
 and returns an `Expected`: status, body kind, the set of acceptable `$asset_gate_reason`
@@ -40,7 +41,7 @@ CLAIMS = frozenset({"expired", "not_yet_valid", "wrong_audience", "bad_claims",
                     "unknown_purpose"})
 POST_VERIFY = frozenset({"purpose_surface", "asset_unknown", "asset_expired",
                          "extension_mismatch", "bad_record", "org_unknown", "org_blocked",
-                         "allowed"})
+                         "sync_stale", "allowed"})
 ALL_REASONS = PRE_VERIFY | CLAIMS | POST_VERIFY
 
 # DESIGN 2: the extension of the well-known formats (exact, case-sensitive essence match).
@@ -52,6 +53,7 @@ EXTENSIONS = {
     b"video/webm": b"webm",
     b"video/mp4": b"mp4",
     b"image/gif": b"gif",
+    b"image/jpeg": b"jpeg",
     b"application/json": b"json",
     b"application/x-ndjson": b"jsonl",
 }
@@ -63,6 +65,7 @@ FORMAT_RE = re.compile(rb"(" + TCHAR + rb"+)/(" + TCHAR + rb"+)(?:[ \t]*;[\x20-\
 DECIMAL_RE = re.compile(rb"[0-9]+")
 B64URL_RE = re.compile(rb"[A-Za-z0-9_-]*")
 HEX = b"0123456789abcdefABCDEF"
+HEARTBEAT_KEY = b"sync:heartbeat"
 
 
 class NotModelled(Exception):
@@ -81,6 +84,7 @@ class GateConfig:
     leeway: int = 0
     base: bytes = b"/exporter"
     max_age: int = 86400
+    sync_max_age: int = 0              # asset_gate_sync_max_age in seconds; 0: off
 
     def describe(self):
         bits = [f"render={self.render or 'unset'}", f"content={self.content or 'unset'}",
@@ -88,6 +92,8 @@ class GateConfig:
                 f"leeway={self.leeway}s"]
         if self.error_page_content:
             bits.append("error_page 404 = @content")
+        if self.sync_max_age:
+            bits.append(f"sync_max_age={self.sync_max_age}s")
         return f"({self.name}) " + " ".join(bits)
 
 
@@ -359,6 +365,23 @@ def org_record_problem(pairs):
     return None
 
 
+def heartbeat_problem(entry, max_age: int, now: int):
+    """Why the sync heartbeat makes a public token stale (DESIGN 4), or None: missing, not
+    a string of unix seconds (the decimal rule of expires_at), or further than max_age from
+    now on either side (the project's rule: a heartbeat far in the future is no freshness)."""
+    if entry is None:
+        return "heartbeat missing"
+    kind, payload = entry
+    if kind != "string":
+        return f"heartbeat is a {kind}"
+    if not DECIMAL_RE.fullmatch(payload) or int(payload) > INT64_MAX:
+        return f"heartbeat {payload[:40]!r} is not unix seconds"
+    age = now - int(payload)
+    if abs(age) > max_age:
+        return f"heartbeat age {age}s beyond {max_age}s"
+    return None
+
+
 # -- the decision -------------------------------------------------------------------------------
 
 
@@ -466,6 +489,12 @@ def decide(cfg: GateConfig, redis: dict, files: dict, method: str, raw_path: byt
         o = dict(opayload)
         if o.get(b"security_settings", b"0") == b"1" and o.get(b"allow_public", b"1") == b"0":
             return refuse("org_blocked", "security_settings=1 allow_public=0")
+
+    # 8b the sync heartbeat, public tokens the records allow (earlier refusals keep theirs)
+    if purpose == "public" and cfg.sync_max_age:
+        problem = heartbeat_problem(redis.get(HEARTBEAT_KEY), cfg.sync_max_age, now)
+        if problem:
+            return refuse("sync_stale", problem)
 
     # 9 allowed
     variables = {"id": str(asset_id).encode(), "purpose": purpose.encode(),

@@ -17,6 +17,11 @@ ASSET_GATE_MODEL_REPORT   a directory: write every mismatch (not only the first 
 
 Every case uses a fresh asset id and fresh organisation names, so the shared-memory cache
 never holds an older version of a record the case relies on. Redis stays up throughout.
+
+In configurations with asset_gate_sync_max_age the sync heartbeat is part of the input too,
+but per block of cases rather than per case (each worker reads it about once a second): a
+block sets it (kept fresh by a writer thread, absent, old, ahead, malformed, of another type),
+waits until every worker has read it, and gives each of its cases the heartbeat as input.
 """
 
 import base64
@@ -28,6 +33,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,6 +63,7 @@ CONFIGS = [
     M.GateConfig("d", render="/render-target", content="/content-target", cache=True,
                  audience=CUSTOM_AUDIENCE, leeway=120),
     M.GateConfig("e", render=None, content="@content", cache=True),
+    M.GateConfig("f", render="@render", content="@content", cache=True, sync_max_age=60),
 ]
 
 
@@ -89,6 +96,8 @@ class ModelStack(Stack):
             gate += [f"root {self.root};", "try_files /$asset_gate_location =404;"]
         if cfg.error_page_content:
             gate.append("error_page 404 = @content;")
+        if cfg.sync_max_age:
+            gate.append(f"asset_gate_sync_max_age {cfg.sync_max_age}s;")
         cache = "asset_gate_cache_zone asset_gate_model:8m;" if cfg.cache else ""
         nl = "\n            "
         return f"""
@@ -833,6 +842,8 @@ def expect(cfg, case, now):
     assert (e.status, e.reasons) == (later.status, later.reasons), \
         f"case {case.index} sits on a clock edge: {e.summary()} / {later.summary()}"
     want = FOCUS_REASONS.get(case.focus)
+    if want is not None and cfg.sync_max_age and "allowed" in want:
+        want = want | {"sync_stale"}  # the block's heartbeat may be stale
     if want is not None:
         assert e.reasons <= want, (
             f"generator/model disagree on case {case.index} (focus {case.focus}): model says "
@@ -882,6 +893,8 @@ def write_case(rc, root, case):
     pipe = rc.pipeline(transaction=False)
     big = []
     for key, (kind, payload) in case.redis.items():
+        if key == M.HEARTBEAT_KEY:
+            continue  # the block's, already written and read by the workers
         if kind == "hash":
             flat = [x for kv in payload for x in kv]
             pipe.execute_command("HSET", key, *flat)
@@ -1056,6 +1069,9 @@ def _d_oversize_accepted(case):
 def _d_unusable_is_missing(case):
     redis = {}
     for key, (kind, payload) in case.redis.items():
+        if key == M.HEARTBEAT_KEY:
+            redis[key] = (kind, payload)  # not a record
+            continue
         if kind != "hash":
             continue
         if key.startswith(b"asset:") and M.asset_record_problem(payload):
@@ -1157,11 +1173,101 @@ def classify_mismatch(cfg, case, got, diffs, now, bodies):
     return "other"
 
 
+class HeartbeatBlocks:
+    """The sync heartbeat of a configuration with asset_gate_sync_max_age, one state per block
+    of cases, drawn from its own generator (the cases' stay as they are for every config)."""
+
+    STATES = [("fresh", 5), ("missing", 2), ("old", 2), ("ancient", 1), ("ahead", 1),
+              ("far_ahead", 1), ("malformed", 1), ("wrong_type", 1)]
+    MALFORMED = [b"abc", b"1.5", b"", b" 1795956473", b"-5", b"1795956473\n", b"0x10",
+                 b"9223372036854775808"]
+
+    def __init__(self, cfg, seed, port, workers=2):
+        self.cfg = cfg
+        self.rng = random.Random(f"{seed}:{cfg.name}:heartbeat")
+        self.rc = redis_py.Redis(host="127.0.0.1", port=port)
+        self.workers = workers
+        self.next_switch = 0
+        self.block = -1
+        self.state = None
+        self.value = None
+        self.writer = None
+        self.writer_stop = threading.Event()
+
+    def due(self, index):
+        return index >= self.next_switch
+
+    def _write_fresh(self):
+        while not self.writer_stop.is_set():
+            self.rc.set(M.HEARTBEAT_KEY, str(int(time.time())))
+            self.writer_stop.wait(0.4)
+
+    def stop_writer(self):
+        if self.writer is not None:
+            self.writer_stop.set()
+            self.writer.join()
+            self.writer = None
+
+    def switch(self, index):
+        """The next block's state, written; returns once every worker has read it."""
+        self.stop_writer()
+        self.block += 1
+        self.next_switch = index + self.rng.randint(100, 250)
+        self.state = state = self.rng.choices([n for n, _ in self.STATES],
+                                              weights=[w for _, w in self.STATES])[0]
+        w, max_age = int(time.time()), self.cfg.sync_max_age
+        self.value = None
+        self.rc.delete(M.HEARTBEAT_KEY)
+        if state == "fresh":
+            self.writer_stop = threading.Event()
+            self.writer = threading.Thread(target=self._write_fresh, daemon=True)
+            self.writer.start()
+        elif state == "missing":
+            pass
+        elif state == "wrong_type":
+            self.rc.hset(M.HEARTBEAT_KEY, "at", str(w))
+        else:
+            self.value = {
+                "old": lambda: str(w - max_age - 5).encode(),
+                "ancient": lambda: self.rng.choice([b"0", b"1", str(w - 10**6).encode()]),
+                "ahead": lambda: str(w + max_age // 4).encode(),
+                "far_ahead": lambda: str(w + max_age + 300).encode(),
+                "malformed": lambda: self.rng.choice(self.MALFORMED),
+            }[state]()
+            self.rc.set(M.HEARTBEAT_KEY, self.value)
+        self._wait_read()
+
+    def _wait_read(self):
+        """Every worker reads once a second: 3 reads each after the write leave no worker with
+        an older answer (and then some time passes, whatever the count)."""
+        def gets():
+            return self.rc.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+        before, started = gets(), time.monotonic()
+        while gets() < before + 3 * self.workers or time.monotonic() < started + 1.5:
+            assert time.monotonic() < started + 30, "the workers do not read the heartbeat"
+            time.sleep(0.1)
+
+    def entry(self, now):
+        """The heartbeat as the model sees it for a case of this block at `now`."""
+        if self.state == "fresh":
+            return ("string", str(now).encode())  # the writer keeps it within a second
+        if self.state == "missing":
+            return None
+        if self.state == "wrong_type":
+            return ("hash", [(b"at", str(now).encode())])
+        return ("string", self.value)
+
+    def note(self):
+        return f"heartbeat block {self.block}: {self.state}" + (
+            f" {self.value!r}" if self.value is not None else "")
+
+
 def run_config(cfg, seed, n_cases):
     """Generate and send the cases one by one (each with its own `now`, so no case can age
     past a clock edge however slow the machine), then read the log and compare."""
     gen = Gen(cfg, seed)
     stack = ModelStack(cfg)
+    heartbeat = None
     selected = []
     results = {}
     started = time.monotonic()
@@ -1171,11 +1277,20 @@ def run_config(cfg, seed, n_cases):
         client = Client(stack.port)
         bodies = {"default404": client.request("GET", "/model-404", {})[2],
                   "default405": client.request("GET", "/model-405", {})[2]}
+        if cfg.sync_max_age:
+            heartbeat = HeartbeatBlocks(cfg, seed, stack.redis.port)
         for i in range(n_cases):
+            if heartbeat is not None and heartbeat.due(i):
+                heartbeat.switch(i)
             now = int(time.time())
             case = gen.case(i, now)  # every case is generated, so a replay is exact
             if ONLY_CASES and i not in ONLY_CASES:
                 continue
+            if heartbeat is not None:
+                entry = heartbeat.entry(now)
+                if entry is not None:
+                    case.redis[M.HEARTBEAT_KEY] = entry
+                case.notes.append(heartbeat.note())
             case.now = now
             case.expected = expect(cfg, case, now)
             selected.append(case)
@@ -1188,9 +1303,13 @@ def run_config(cfg, seed, n_cases):
         logs = read_log(stack, set(results))
         for i, got in results.items():
             got.log = logs.get(i)
+        if heartbeat is not None:
+            heartbeat.stop_writer()
         stack.stop()
         stack.assert_healthy()
     finally:
+        if heartbeat is not None:
+            heartbeat.stop_writer()
         stack.stop()
         if os.environ.get("ASSET_GATE_MODEL_KEEP"):
             print(f"kept {stack.dir}")
@@ -1253,7 +1372,12 @@ def test_model(cfg):
     print(f"model: HEAD {sum(c.method == 'HEAD' for c in cases)}, records > 32 fields "
           f"{sum(any(k == 'hash' and len(p) > 32 for k, p in c.redis.values()) for c in cases)}"
           f", percent-encoded arg names {sum(map(encoded_names, cases))}, wrong-type keys "
-          f"{sum(any(k != 'hash' for k, _ in c.redis.values()) for c in cases)}")
+          f"{sum(any(v[0] != 'hash' for k, v in c.redis.items() if k != M.HEARTBEAT_KEY) for c in cases)}")
+    blocks = Counter(n.split(": ", 1)[1].split(" ", 1)[0] for c in cases for n in c.notes
+                     if n.startswith("heartbeat block"))
+    if blocks:
+        print("model: cases per heartbeat state: " + ", ".join(
+            f"{state} {k}" for state, k in sorted(blocks.items())))
     if not mismatches:
         print(f"model: config {cfg.name}: no mismatch")
         return
@@ -1286,7 +1410,7 @@ def test_model(cfg):
 
 
 def _model_case(path=b"/exporter/r.png", query=None, asset=None, org=None, purpose=None,
-                method="GET", cfg=CONFIGS[0], token_claims=None, files=None):
+                method="GET", cfg=CONFIGS[0], token_claims=None, files=None, heartbeat=None):
     now = int(time.time())
     claims = {"id": 7, "exp": now + 600, "aud": AUDIENCE}
     if purpose:
@@ -1303,6 +1427,8 @@ def _model_case(path=b"/exporter/r.png", query=None, asset=None, org=None, purpo
             ("hash", asset if asset is not None else fields)
     if org is not False:
         redis[b"org:o1"] = org if org is not None else ("hash", [(b"allow_public", b"1")])
+    if heartbeat is not None:
+        redis[M.HEARTBEAT_KEY] = heartbeat
     files = {b"l/r": b"bytes"} if files is None else files
     return M.decide(cfg, redis, files, method, path, query, now, KEYS)
 
@@ -1363,3 +1489,33 @@ def test_model_examples():
     assert _reasons(org=("hash", [(b"security_settings", b"1"), (b"allow_public", b"0")])) \
         == {"org_blocked"}
     assert _reasons(purpose="subscription_delivery", org=("list", b"x")) == {"allowed"}
+
+
+def test_model_heartbeat_examples():
+    synced = next(c for c in CONFIGS if c.sync_max_age == 60)
+    now = int(time.time())
+
+    def beat(at):
+        return ("string", str(at).encode())
+
+    assert _reasons(cfg=synced, heartbeat=beat(now)) == {"allowed"}
+    assert _reasons(cfg=synced, path=b"/exporter", heartbeat=beat(now - 30)) == {"allowed"}
+    assert _reasons(cfg=synced, heartbeat=beat(now + 30)) == {"allowed"}
+    for stale in (None, beat(now - 90), beat(now + 90), beat(0), ("string", b"1.5"),
+                  ("string", b""), ("string", b"9223372036854775808"), ("hash", [(b"a", b"1")])):
+        assert _reasons(cfg=synced, heartbeat=stale) == {"sync_stale"}, stale
+        assert _reasons(cfg=synced, path=b"/exporter", heartbeat=stale) == {"sync_stale"}, stale
+        # purpose tokens never depend on it; refusals the records make keep their reasons
+        assert _reasons(cfg=synced, heartbeat=stale, purpose="subscription_delivery") == \
+            {"allowed"}
+        assert _reasons(cfg=synced, path=b"/exporter", heartbeat=stale, purpose="render") == \
+            {"allowed"}
+        assert _reasons(cfg=synced, heartbeat=stale, org=False) == {"org_unknown"}
+        assert _reasons(cfg=synced, heartbeat=stale, asset=False) == {"asset_unknown"}
+        assert _reasons(cfg=synced, heartbeat=stale, path=b"/exporter/r.pdf") == \
+            {"extension_mismatch"}
+        assert _reasons(cfg=synced, heartbeat=stale, org=(
+            "hash", [(b"security_settings", b"1"), (b"allow_public", b"0")])) == {"org_blocked"}
+    # without the directive the heartbeat is no input at all
+    assert _reasons(heartbeat=None) == {"allowed"}
+    assert _reasons(heartbeat=beat(0)) == {"allowed"}

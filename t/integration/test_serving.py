@@ -294,6 +294,7 @@ FORMATS = [
     ("video/webm", "webm"),
     ("video/mp4", "mp4"),
     ("image/gif", "gif"),
+    ("image/jpeg", "jpeg"),
     ("application/json", "json"),
     ("application/x-ndjson", "jsonl"),
     ("application/x-custom", "x-custom"),

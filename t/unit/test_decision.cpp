@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -187,6 +189,7 @@ TEST(FormatExtensions, TableHoldsTheFormatsPostHogExports) {
         {"text/csv", "csv"},
         {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
         {"application/x-ndjson", "jsonl"},
+        {"image/jpeg", "jpeg"},  // PostHog's JPEG exports are named .jpeg
     };
     for (const FormatExtension &spot : spots) {
         const auto *entry =
@@ -414,6 +417,110 @@ TEST(Decision, BadRecordsAreRefusedAsBadRecordOnEverySurface) {
     // Purpose tokens never read the org, so its state cannot refuse them.
     EXPECT_EQ(decide_org(Purpose::render, bad_org()), Reason::allowed);
     EXPECT_EQ(decide_org(Purpose::subscription_delivery, bad_org()), Reason::allowed);
+}
+
+// --- step 8b: the sync heartbeat ------------------------------------------------------------
+
+constexpr std::int64_t kMaxAge = 10;
+
+SyncHeartbeat heartbeat_at(std::int64_t at) {
+    return SyncHeartbeat{true, at};
+}
+
+// The whole request in the access handler's order: steps 2-8, then 8b on what they allowed.
+Reason decide_synced(std::string_view uri, Purpose purpose, const AssetRecord &asset,
+                     const OrgRecord &org, const SyncHeartbeat &heartbeat, std::int64_t max_age) {
+    const Reason r = decide_request(uri, purpose, asset, org, kNow);
+    return r != Reason::allowed ? r : decide_sync(purpose, heartbeat, max_age, kNow);
+}
+
+TEST(DecideSync, OffAllowsWhateverTheHeartbeat) {
+    for (const SyncHeartbeat &hb : {SyncHeartbeat{}, heartbeat_at(0), heartbeat_at(kNow + 9999)}) {
+        EXPECT_EQ(decide_sync(Purpose::public_, hb, 0, kNow), Reason::allowed);
+    }
+}
+
+TEST(DecideSync, PublicTokenRefusedWhileTheHeartbeatIsUnknown) {
+    EXPECT_EQ(decide_sync(Purpose::public_, SyncHeartbeat{}, kMaxAge, kNow), Reason::sync_stale);
+    // An unknown heartbeat's last value does not count, however fresh it was.
+    EXPECT_EQ(decide_sync(Purpose::public_, SyncHeartbeat{false, kNow}, kMaxAge, kNow),
+              Reason::sync_stale);
+}
+
+TEST(DecideSync, PublicTokenAllowedUpToMaxAgeAndRefusedPastIt) {
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow), kMaxAge, kNow), Reason::allowed);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow - kMaxAge), kMaxAge, kNow),
+              Reason::allowed);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow - kMaxAge - 1), kMaxAge, kNow),
+              Reason::sync_stale);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(0), kMaxAge, kNow), Reason::sync_stale);
+}
+
+TEST(DecideSync, HeartbeatFromTheFutureCountsOnlyWithinMaxAge) {
+    // Clocks a little apart are fine; a value far ahead would hold the records "fresh" for as
+    // long after the writer stopped.
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow + 1), kMaxAge, kNow),
+              Reason::allowed);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow + kMaxAge), kMaxAge, kNow),
+              Reason::allowed);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(kNow + kMaxAge + 1), kMaxAge, kNow),
+              Reason::sync_stale);
+    const std::int64_t far = std::numeric_limits<std::int64_t>::max();
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(far), kMaxAge, kNow), Reason::sync_stale);
+    EXPECT_EQ(decide_sync(Purpose::public_, heartbeat_at(far), far, 0), Reason::allowed);
+}
+
+TEST(DecideSync, PurposeTokensAreNeverRefused) {
+    for (Purpose p : {Purpose::render, Purpose::subscription_delivery}) {
+        for (const SyncHeartbeat &hb : {SyncHeartbeat{}, heartbeat_at(0), heartbeat_at(kNow)}) {
+            EXPECT_EQ(decide_sync(p, hb, kMaxAge, kNow), Reason::allowed) << purpose_name(p);
+        }
+    }
+}
+
+TEST(DecideSync, StaleHeartbeatRefusesOnlyWhatTheRecordsAllow) {
+    const AssetRecord png = png_asset().asset();
+    const OrgRecord on = org_sharing_on().org();
+    const OrgRecord off = org_sharing_off().org();
+    const SyncHeartbeat stale;
+    EXPECT_EQ(decide_synced("/exporter/x.png", Purpose::public_, png, on, stale, kMaxAge),
+              Reason::sync_stale);
+    EXPECT_EQ(decide_synced("/exporter", Purpose::public_, png, on, stale, kMaxAge),
+              Reason::sync_stale);
+    // Earlier refusals keep their reasons.
+    EXPECT_EQ(decide_synced("/exporter/x.png", Purpose::public_, png, off, stale, kMaxAge),
+              Reason::org_blocked);
+    EXPECT_EQ(decide_synced("/exporter/x.png", Purpose::public_, AssetRecord{}, on, stale, kMaxAge),
+              Reason::asset_unknown);
+    EXPECT_EQ(decide_synced("/exporter/x.pdf", Purpose::public_, png, on, stale, kMaxAge),
+              Reason::extension_mismatch);
+    EXPECT_EQ(decide_synced("/exporter/x.png", Purpose::public_, png, OrgRecord{}, stale, kMaxAge),
+              Reason::org_unknown);
+    EXPECT_EQ(decide_synced("/exporter/", Purpose::public_, png, on, stale, kMaxAge),
+              Reason::malformed_path);
+    EXPECT_EQ(decide_synced("/exporter", Purpose::render, png, on, stale, kMaxAge),
+              Reason::allowed);
+}
+
+// PostHog's twelve cases with the heartbeat stale: only the two public cases the org allows
+// change, to sync_stale; blocked public cases stay org_blocked, purpose cases stay as they are.
+TEST(DecideSync, PostHogMatrixWithAStaleHeartbeat) {
+    const Hash asset_hash = png_asset();
+    const AssetRecord asset = asset_hash.asset();
+    for (const MatrixCase &c : kMatrix) {
+        const Hash org_hash = c.sharing ? org_sharing_on() : org_sharing_off();
+        const std::string_view uri =
+            c.surface == Surface::render ? "/exporter" : "/exporter/export-weekly-2026-05-27.png";
+        const Reason want = c.purpose == Purpose::public_ && c.expected == Reason::allowed
+                                ? Reason::sync_stale
+                                : c.expected;
+        EXPECT_EQ(decide_synced(uri, c.purpose, asset, org_hash.org(), heartbeat_at(0), kMaxAge),
+                  want)
+            << c.name;
+        EXPECT_EQ(decide_synced(uri, c.purpose, asset, org_hash.org(), heartbeat_at(kNow), kMaxAge),
+                  c.expected)
+            << c.name;
+    }
 }
 
 }  // namespace

@@ -107,6 +107,21 @@ TEST(Path, NameOf1024BytesIsContentAnd1025IsMalformed) {
     EXPECT_EQ(surface_of("/exporter/" + std::string(5000, 'a') + ".png"), Surface::malformed);
 }
 
+// A file system's 255-byte name limit is not the contract's: names of 256 to 1024 bytes are
+// content too, and their extension is found at any length.
+TEST(Path, NamesOf255And256BytesAreBothContent) {
+    for (std::size_t size : {255u, 256u, 1023u, 1024u}) {
+        const std::string name = std::string(size - 5, 'n') + ".jpeg";
+        ASSERT_EQ(name.size(), size);
+        const std::string uri = "/exporter/" + name;  // the views point into it
+        const PathInfo info = classify_path(uri, kBase);
+        EXPECT_EQ(info.surface, Surface::content) << size;
+        EXPECT_EQ(info.name.size(), size);
+        EXPECT_EQ(info.ext, "jpeg") << size;
+    }
+    EXPECT_EQ(surface_of("/exporter/" + std::string(1020, 'n') + ".jpeg"), Surface::malformed);
+}
+
 TEST(Path, EveryByteOutsideTheNameAlphabetIsMalformed) {
     for (int b = 0; b < 256; ++b) {
         const char c = static_cast<char>(b);

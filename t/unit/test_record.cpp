@@ -2,6 +2,7 @@
 // case.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -192,6 +193,38 @@ TEST(AssetRecord, FilenameWithQuotesIsKeptForTheDispositionToEscape) {
         EXPECT_EQ(asset_with("filename", name).filename, name);
     }
     EXPECT_EQ(asset_with("filename", "Weekly report (Q3).png").filename, "Weekly report (Q3).png");
+}
+
+// A download name is the record's filename, not a file on disk: 255 bytes is no limit, and
+// neither is the 1024 of a link's name (the record's 64 KiB bounds it).
+TEST(AssetRecord, FilenamesOf255To1025BytesAreKeptWhole) {
+    for (std::size_t size : {255u, 256u, 1024u, 1025u}) {
+        const std::string name = std::string(size - 5, 'f') + ".jpeg";
+        const AssetRecord rec = asset_with("filename", name);
+        ASSERT_TRUE(rec.found) << size;
+        EXPECT_EQ(rec.filename.size(), size);
+    }
+}
+
+// --- sync:heartbeat ---------------------------------------------------------------------------
+
+TEST(Heartbeat, UnixSecondsAsADecimalIntegerParse) {
+    std::int64_t at = -1;
+    EXPECT_TRUE(parse_heartbeat("1795956473", &at));
+    EXPECT_EQ(at, 1795956473);
+    EXPECT_TRUE(parse_heartbeat("0", &at));
+    EXPECT_EQ(at, 0);
+    EXPECT_TRUE(parse_heartbeat("9223372036854775807", &at));
+    EXPECT_EQ(at, INT64_MAX);
+}
+
+TEST(Heartbeat, AnythingElseIsUnparsable) {
+    for (std::string_view text : {"", " 5", "5 ", "1.5", "1795956473.25", "-1", "+5", "1e9", "0x10",
+                                  "9223372036854775808", "5\n", "abc", "\xd9\xa1"}) {
+        std::int64_t at = 42;
+        EXPECT_FALSE(parse_heartbeat(text, &at)) << text;
+        EXPECT_EQ(at, 42) << text;  // untouched
+    }
 }
 
 // --- asset: expires_at ----------------------------------------------------------------------
