@@ -484,3 +484,31 @@ def test_redis_unreachable_for_a_while_is_retried(db, tmp_path, watches):
     assert w.stop() == 0
     assert "Redis" in w.stderr() and "retrying with backoff" in w.stderr()
     r.stop()
+
+
+def test_sync_stale_follows_the_running_sync(db, make_stack, watches, tmp_path):
+    # The whole chain of DESIGN 4: the sync's heartbeat, the gate's asset_gate_sync_max_age.
+    # A stopped sync turns public links to sync_stale (a 404) while purpose tokens keep
+    # working; a sync started again clears it, without a reload.
+    s = make_stack(cache_valid="30s", http_extra="asset_gate_sync_max_age 3s;")
+    org = db.add_org([SEC], allow_public=True)
+    team = db.add_team(org)
+    run(db, s.redis, "install")
+    w = watches(tmp_path, db.url, s.redis.port, "--content-root", str(s.root))
+    asset = db.add_asset(team, "image/png", content_location=None, content=b"\x89PNG heartbeat",
+                         created_at=None)
+    wait_for(lambda: s.redis.client.exists(f"asset:{asset}"), "the record")
+    name = f"/exporter/{s.redis.client.hget(f'asset:{asset}', 'filename')}"
+    wait_for(lambda: s.content(asset, name=name).status == 200, "a public 200 while the sync runs")
+    assert w.stop() == 0
+    stopped = time.monotonic()
+    wait_for(lambda: s.content(asset, name=name).header("X-Reason") == "sync_stale",
+             "sync_stale after the sync stopped", timeout=10)
+    assert time.monotonic() - stopped >= 1.5, "stale before max_age could have passed"
+    assert s.content(asset, name=name).status == 404
+    r = s.content(asset, "subscription_delivery", name=name)
+    assert r.status == 200 and r.body == b"\x89PNG heartbeat"
+    again = watches(tmp_path, db.url, s.redis.port, "--content-root", str(s.root), name="again")
+    wait_for(lambda: s.content(asset, name=name).status == 200, "sync_stale to clear", timeout=10)
+    assert again.stop() == 0
+
