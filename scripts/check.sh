@@ -136,7 +136,7 @@ dist_leg() {
     for srv in "${servers[@]}"; do
         step "integration suite against $srv-server" logged "$log" \
             scripts/dist-test.sh "$dist" --leg "$LEG" --server "$srv" -- \
-            t/integration -q --ignore=t/integration/test_deb.py
+            t/integration -q --durations=10 --ignore=t/integration/test_deb.py
         NOTES+=("integration/$srv $(count "$log")")
     done
     if [ -d ../shared/conformance ]; then
