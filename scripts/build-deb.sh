@@ -22,3 +22,7 @@ tar --exclude=./build --exclude=./.git --exclude='./t/s3/node_modules' --exclude
 (cd "$OUT/src" && dpkg-checkbuilddeps && dpkg-buildpackage -us -uc -b) > "$OUT/build.log" 2>&1 ||
     { tail -40 "$OUT/build.log"; echo "build-deb: dpkg-buildpackage failed (log: $OUT/build.log)" >&2; exit 1; }
 ls "$OUT"/*.deb
+# The nginx ABI the package was built for (dh_nginx takes it from nginx-dev's substvars).
+deb=$(ls "$OUT"/libnginx-mod-http-asset-gate_*.deb)
+echo "build-deb: $(basename "$deb"): Depends $(dpkg-deb -f "$deb" Depends | grep -oE 'nginx-abi-[^ ,]+')" \
+     "(nginx-dev $(dpkg-query -W -f='${Version}' nginx-dev))"

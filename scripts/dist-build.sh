@@ -81,7 +81,9 @@ done
 
 if [ -n "$UNIT" ]; then
     dist_step_start "unit tests ($DIST's g++ $(dist_chroot g++ -dumpfullversion), googletest $(dist_chroot dpkg-query -W -f='${Version}' googletest))"
-    build=/src/build/${LEGS[0]}
+    # In build/DIST, not build/LEG: the core does not include nginx, so forky and
+    # forky-upstream (one root, one compiler) share one unit test binary, built once.
+    build=/src/build/$DIST
     mkdir -p "$ROOT$build"
     if dist_chroot make -C /src BUILD="$build" unit > "$ROOT$build/unit.log" 2>&1; then
         grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$ROOT$build/unit.log" || true

@@ -2,9 +2,9 @@
 # lives, one lock per root, the mounts a script makes in it (undone on exit, even on failure),
 # running a command inside it, and timing each step.
 #
-# A root is REPO_MAIN/build/dist/DIST, REPO_MAIN being the main work tree of this clone (git's
-# common directory's parent), so every worktree and later CI runs on the machine share it;
-# DIST_ROOT_DIR overrides the path.
+# A root is build/dist/DIST of this work tree: a worktree's runs change their root (dpkg -i of
+# the package, test processes), so worktrees do not share one. DIST_ROOT_DIR overrides the
+# path (to reuse another tree's root: cp -a it, a root is about 2 GB).
 
 DIST_SUITES=(trixie forky)
 
@@ -21,13 +21,7 @@ dist_init() {
     [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (debootstrap, mount, chroot)" >&2; exit 1; }
 
     REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    local common
-    if common=$(git -C "$REPO" rev-parse --path-format=absolute --git-common-dir 2>/dev/null); then
-        REPO_MAIN=$(dirname "$common")
-    else
-        REPO_MAIN=$REPO
-    fi
-    ROOT=${DIST_ROOT_DIR:-$REPO_MAIN/build/dist/$DIST}
+    ROOT=${DIST_ROOT_DIR:-$REPO/build/dist/$DIST}
     mkdir -p "$(dirname "$ROOT")"
     DIST_T0=$(date +%s.%N)
     DIST_MOUNTS=()

@@ -5,7 +5,7 @@
 #     scripts/dist-root.sh trixie     # Debian 13: nginx 1.26, hiredis 1.2, Redis 8, Valkey 8
 #     scripts/dist-root.sh forky      # Debian testing (nginx 1.30)
 #
-# The root is MAIN/build/dist/DIST (MAIN: this clone's main work tree; DIST_ROOT_DIR
+# The root is build/dist/DIST of this work tree (DIST_ROOT_DIR
 # overrides it). A second run finds its stamp and returns at once; DIST_REFRESH=1 runs
 # apt-get update and upgrade in the root again. Packages come from the Debian mirror this
 # machine's own apt sources name (DIST_MIRROR overrides it). Needs root.

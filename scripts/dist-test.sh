@@ -8,7 +8,7 @@
 #     scripts/dist-test.sh trixie -- t/integration/test_smoke.py -x -q
 #
 # It does not build: it tests build/LEG/ngx_http_asset_gate_module.so as it is. Output also
-# goes to build/LEG/integration-SERVER.log. DIST_TEST_TIMEOUT (seconds, default 3600) bounds
+# goes to build/LEG/integration-SERVER.log (--log NAME: build/LEG/NAME.log). DIST_TEST_TIMEOUT (seconds, default 3600) bounds
 # the run; anything the tests leave running in the root is stopped on exit.
 set -euo pipefail
 . "$(dirname "$0")/dist-lib.sh"
@@ -16,10 +16,12 @@ dist_init "${1:-}"
 shift
 LEG=$DIST
 SERVER=redis
+LOG=
 while [ $# -gt 0 ]; do
     case "$1" in
         --leg) LEG=$2; shift ;;
         --server) SERVER=$2; shift ;;
+        --log) LOG=$2; shift ;;
         --) shift; break ;;
         *) echo "dist-test: unknown option $1" >&2; exit 2 ;;
     esac
@@ -54,7 +56,7 @@ set +e
 dist_chroot env ASSET_GATE_MODULE="$MODULE" ASSET_GATE_NGINX="$NGINX" \
     ASSET_GATE_REDIS_SERVER="$SERVER_BIN" \
     timeout -k 30 "${DIST_TEST_TIMEOUT:-3600}" bash -c 'cd /src && exec /usr/bin/python3 -m pytest "$@"' pytest "$@" \
-    2>&1 | tee "$REPO/build/$LEG/integration-$SERVER.log"
+    2>&1 | tee "$REPO/build/$LEG/${LOG:-integration-$SERVER}.log"
 rc=${PIPESTATUS[0]}
 set -e
 dist_step_end

@@ -30,12 +30,30 @@ def installed():
         run("dpkg", "--purge", PACKAGE)
 
 
-def test_package_declares_the_nginx_abi_it_was_built_for(installed):
-    depends = run("dpkg-deb", "-f", str(installed), "Depends").stdout
-    abi = run("dpkg-query", "-W", "-f", "${Provides}", "nginx").stdout
-    assert "nginx-abi-" in depends
-    wanted = [d.strip() for d in depends.split(",") if d.strip().startswith("nginx-abi-")][0]
-    assert wanted in abi, (wanted, abi)
+def field_list(value):
+    """A Depends or Provides field as its package names ("a (>= 1) | b, c" -> [a, b, c])."""
+    return [alt.split()[0] for dep in value.split(",") for alt in dep.split("|") if alt.strip()]
+
+
+def test_package_depends_on_the_abi_of_the_nginx_installed_here(installed):
+    depends = field_list(run("dpkg-deb", "-f", str(installed), "Depends").stdout)
+    abis = [d for d in depends if d.startswith("nginx-abi-")]
+    assert len(abis) == 1, depends
+    nginx = run("dpkg-query", "-W", "-f", "${Version}\n${Provides}", "nginx").stdout.split("\n", 1)
+    assert len(nginx) == 2, "nginx is not installed as a package"
+    version, provides = nginx[0], field_list(nginx[1])
+    # nginx-abi-UPSTREAM-N: this release's nginx (1.22.1 on bookworm, 1.26.3 on trixie, ...)
+    upstream = version.split(":")[-1].rsplit("-", 1)[0]
+    assert abis[0].startswith(f"nginx-abi-{upstream}-"), (abis[0], version)
+    assert abis[0] in provides, (abis[0], version, provides)
+
+
+def test_the_abi_is_the_one_nginx_dev_declares_for_modules(installed):
+    """dh_nginx takes nginx:abi from nginx-dev's substvars: the headers the module was built with."""
+    substvars = Path("/usr/share/nginx/src/debian/libnginx-mod.abisubstvars").read_text()
+    abi = [line.split("=", 1)[1].strip() for line in substvars.splitlines() if line.startswith("nginx:abi=")]
+    depends = field_list(run("dpkg-deb", "-f", str(installed), "Depends").stdout)
+    assert abi and abi[0] in depends, (abi, depends)
 
 
 def test_package_installs_the_module_and_its_load_snippet(installed):
