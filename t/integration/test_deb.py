@@ -94,3 +94,40 @@ http {{
     result = run("/usr/sbin/nginx", "-t", "-c", str(conf))
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+SYNC_PACKAGE = "asset-gate-sync"
+
+
+@pytest.fixture(scope="module")
+def sync_installed(installed):
+    debs = list((REPO / "build" / "deb").glob(f"{SYNC_PACKAGE}_*_all.deb"))
+    assert len(debs) == 1, debs
+    was_installed = run("dpkg-query", "-W", SYNC_PACKAGE).returncode == 0
+    result = run("dpkg", "-i", str(debs[0]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield debs[0]
+    if not was_installed:
+        run("dpkg", "--purge", SYNC_PACKAGE)
+
+
+def test_the_sync_package_installs_the_follower_and_its_unit_not_started(sync_installed):
+    files = run("dpkg", "-L", SYNC_PACKAGE).stdout.splitlines()
+    unit = next(Path(f) for f in files if f.endswith("/systemd/system/asset-gate-sync.service"))
+    text = unit.read_text()
+    assert "ExecStart=/usr/bin/asset-gate-sync watch" in text
+    assert "EnvironmentFile=/etc/default/asset-gate-sync" in text
+    # it needs a database URL first: neither enabled nor started by the package
+    wants = Path("/etc/systemd/system/multi-user.target.wants/asset-gate-sync.service")
+    assert not wants.exists()
+    default = Path("/etc/default/asset-gate-sync")
+    assert default.stat().st_mode & 0o777 == 0o600  # URLs with passwords
+    assert "DATABASE_URL=" in default.read_text()
+    depends = field_list(run("dpkg-deb", "-f", str(sync_installed), "Depends").stdout)
+    assert {"python3-psycopg2", "python3-redis"} <= set(depends), depends
+
+
+def test_the_installed_sync_runs_and_refuses_a_missing_database(sync_installed):
+    assert run("/usr/bin/asset-gate-sync", "--help").returncode == 0
+    r = run("/usr/bin/asset-gate-sync", "watch", env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "no database" in r.stderr, (r.returncode, r.stderr)
