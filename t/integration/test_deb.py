@@ -16,18 +16,24 @@ def run(*args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
-@pytest.fixture(scope="module")
-def installed():
-    build = run("make", "-C", str(REPO), "deb")
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    debs = [p for p in (REPO / "build" / "deb").glob(f"{PACKAGE}_*.deb")]
+def install(package, pattern):
+    """Installs the one build/deb/PATTERN of `package`; yields it; purges it after, unless it
+    was installed before."""
+    debs = list((REPO / "build" / "deb").glob(pattern))
     assert len(debs) == 1, debs
-    was_installed = run("dpkg-query", "-W", PACKAGE).returncode == 0
+    was_installed = run("dpkg-query", "-W", package).returncode == 0
     result = run("dpkg", "-i", str(debs[0]))
     assert result.returncode == 0, result.stdout + result.stderr
     yield debs[0]
     if not was_installed:
-        run("dpkg", "--purge", PACKAGE)
+        run("dpkg", "--purge", package)
+
+
+@pytest.fixture(scope="module")
+def installed():
+    build = run("make", "-C", str(REPO), "deb")
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    yield from install(PACKAGE, f"{PACKAGE}_*.deb")
 
 
 def field_list(value):
@@ -101,14 +107,7 @@ SYNC_PACKAGE = "asset-gate-sync"
 
 @pytest.fixture(scope="module")
 def sync_installed(installed):
-    debs = list((REPO / "build" / "deb").glob(f"{SYNC_PACKAGE}_*_all.deb"))
-    assert len(debs) == 1, debs
-    was_installed = run("dpkg-query", "-W", SYNC_PACKAGE).returncode == 0
-    result = run("dpkg", "-i", str(debs[0]))
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield debs[0]
-    if not was_installed:
-        run("dpkg", "--purge", SYNC_PACKAGE)
+    yield from install(SYNC_PACKAGE, f"{SYNC_PACKAGE}_*_all.deb")
 
 
 def test_the_sync_package_installs_the_follower_and_its_unit_not_started(sync_installed):

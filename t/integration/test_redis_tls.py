@@ -77,6 +77,15 @@ def assert_503_and_workers_alive(s):
     assert "exited on signal" not in s.error_log()
 
 
+def gate_with(conf, directive):
+    """The gate location's body with one more directive; `asset_gate on` carries the mark."""
+    return f"""
+            asset_gate on;  # <-
+            asset_gate_key_file {conf.keyfile};
+            asset_gate_render @render;
+            {directive}"""
+
+
 # -- what the build can do --------------------------------------------------------------------
 
 
@@ -98,11 +107,7 @@ def test_tls_off_is_accepted_everywhere(conf):
 @pytest.mark.parametrize("extra", ["asset_gate_redis_tls_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
                                    "asset_gate_redis_tls_server_name redis.example;"])
 def test_tls_settings_without_tls_on_are_an_error(conf, extra):
-    gate = f"""
-            asset_gate on;  # <-
-            asset_gate_key_file {conf.keyfile};
-            asset_gate_render @render;
-            {extra}"""
+    gate = gate_with(conf, extra)
     assert_fails_at(conf, config(conf, gate=gate), "asset_gate_redis_tls\" is off")
 
 
@@ -110,11 +115,7 @@ def test_tls_settings_without_tls_on_are_an_error(conf, extra):
 
 
 def test_user_without_a_password_is_an_error(conf):
-    gate = f"""
-            asset_gate on;  # <-
-            asset_gate_key_file {conf.keyfile};
-            asset_gate_render @render;
-            asset_gate_redis_user gate;"""
+    gate = gate_with(conf, "asset_gate_redis_user gate;")
     assert_fails_at(conf, config(conf, gate=gate), "asset_gate_redis_user\" needs")
 
 
@@ -232,11 +233,7 @@ def test_sentinel_without_its_password_is_refused_and_says_so(make_stack, sentin
 
 
 def test_sentinel_password_without_a_sentinel_address_is_an_error(conf):
-    gate = f"""
-            asset_gate on;  # <-
-            asset_gate_key_file {conf.keyfile};
-            asset_gate_render @render;
-            asset_gate_redis_sentinel_password abc;"""
+    gate = gate_with(conf, "asset_gate_redis_sentinel_password abc;")
     assert_fails_at(conf, config(conf, gate=gate), "not a sentinel: address")
 
 
@@ -351,11 +348,7 @@ def test_tls_missing_trusted_certificate_is_an_error(conf, pki):
 
 @needs_tls
 def test_tls_over_a_unix_socket_is_an_error(conf):
-    gate = f"""
-            asset_gate on;  # <-
-            asset_gate_key_file {conf.keyfile};
-            asset_gate_render @render;
-            asset_gate_redis_tls on;"""
+    gate = gate_with(conf, "asset_gate_redis_tls on;")
     assert_fails_at(conf, config(conf, gate=gate, redis=f"asset_gate_redis unix:{conf.dir}/r.sock;"),
                     "unix: socket")
 

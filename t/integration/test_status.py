@@ -75,6 +75,13 @@ def test_cache_hits_and_misses_and_redis_commands_agree_with_redis(metered):
     assert v["asset_gate_redis_latency_seconds_sum"] > 0
 
 
+def served_again(s, after):
+    deadline = time.monotonic() + 10
+    while s.content(101).status != 200:
+        assert time.monotonic() < deadline, f"no recovery after {after}"
+        time.sleep(0.1)
+
+
 def test_redis_timeouts_and_reconnects_are_counted(make_stack):
     s = make_stack(server_extra=METRICS, cache=False, redis_timeout="200ms")
     s.put_org("org-1")
@@ -83,10 +90,7 @@ def test_redis_timeouts_and_reconnects_are_counted(make_stack):
     s.redis.client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
     assert s.content(101).status == 503
     time.sleep(1.8)
-    deadline = time.monotonic() + 10
-    while s.content(101).status != 200:
-        assert time.monotonic() < deadline, "no recovery after the pause"
-        time.sleep(0.1)
+    served_again(s, "the pause")
     v = scrape(s)
     assert v['asset_gate_redis_errors_total{kind="timeout"}'] >= 1
     assert decisions(v, "redis_error") >= 1
@@ -96,10 +100,7 @@ def test_redis_timeouts_and_reconnects_are_counted(make_stack):
     s.redis.start()
     s.put_org("org-1")
     s.put_asset(101)
-    deadline = time.monotonic() + 10
-    while s.content(101).status != 200:
-        assert time.monotonic() < deadline, "no recovery after the restart"
-        time.sleep(0.1)
+    served_again(s, "the restart")
     assert scrape(s)["asset_gate_redis_reconnects_total"] >= 1
 
 
@@ -141,9 +142,6 @@ def test_a_redis_that_refuses_connections_is_counted_and_logged_once_as_an_error
     s.redis.start()
     s.put_org("org-1")
     s.put_asset(101)
-    deadline = time.monotonic() + 10
-    while s.content(101).status != 200:
-        assert time.monotonic() < deadline, "no recovery after the restart"
-        time.sleep(0.1)
+    served_again(s, "the restart")
     back = [l for l in s.error_log().splitlines() if "connected again" in l]
     assert back and all("[error]" in l for l in back), back

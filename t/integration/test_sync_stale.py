@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from gate import Stack, mint
-from test_config import assert_fails_at, assert_ok, config
+from gate import mint
+from test_config import assert_fails_at, assert_ok, conf, config  # noqa: F401 (conf: a fixture)
 
 HEARTBEAT = "sync:heartbeat"
 METRICS = "location = /metrics { asset_gate_status; }"
@@ -271,14 +271,6 @@ def test_status_shows_the_heartbeat_age(make_stack):
 
 
 # -- configuration ----------------------------------------------------------------------------------
-
-@pytest.fixture
-def conf():
-    s = Stack(start_redis=False)
-    s.write_keys()
-    yield s
-    s.cleanup()
-
 
 @pytest.mark.parametrize("value", ["abc", "0", "0s", "-5s", "500ms", "5x"])
 def test_a_bad_max_age_fails_nginx_t_at_its_line(conf, value):
