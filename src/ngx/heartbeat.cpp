@@ -22,18 +22,6 @@ constexpr const char *kError = "Redis answered an error";
 constexpr const char *kNoConnection = "no connection to Redis";
 constexpr const char *kTimedOut = "no reply within asset_gate_redis_timeout";
 
-void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data, bool cancelable) {
-    ngx_memzero(ev, sizeof(ngx_event_t));
-    ev->handler = handler;
-    ev->data = data;
-    ev->log = ngx_cycle->log;
-    ev->cancelable = cancelable ? 1 : 0;
-}
-
-bool wrong_type(const redisReply *reply) noexcept {
-    return reply->len >= 9 && ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0;
-}
-
 }  // namespace
 
 // --- configuration -----------------------------------------------------------------------------
@@ -92,10 +80,10 @@ char *heartbeat_finish_gate(ngx_conf_t *cf, LocConf *conf, ngx_array_t *sources)
 HeartbeatReader::HeartbeatReader(RedisClient *client, const HeartbeatSource *source) noexcept
     : client_(client), source_(source) {
     ngx_queue_init(&waiters_);
-    init_timer(&tick_, on_tick, this, true);  // never holds a worker's graceful exit
+    init_timer(&tick_, on_tick, this, ngx_cycle->log, true);  // never holds a graceful exit
     // Not cancelable, as a lookup's deadline: a worker that is exiting still answers the
     // requests that wait for the first read, within the deadline.
-    init_timer(&deadline_, on_deadline, this, false);
+    init_timer(&deadline_, on_deadline, this, ngx_cycle->log, false);
 }
 
 HeartbeatReader::~HeartbeatReader() {

@@ -113,11 +113,6 @@ bool fields_of(const redisReply *reply, std::vector<Field> *out) {
     return true;
 }
 
-bool wrong_type(const redisReply *reply) noexcept {
-    return reply->type == REDIS_REPLY_ERROR && reply->len >= 9 &&
-           ngx_strncmp(reply->str, "WRONGTYPE", 9) == 0;
-}
-
 // Parses a reply; false for a reply that is not an answer about the record (a Redis error).
 bool parse_reply(LookupKind kind, const redisReply *reply, Found *out) {
     std::vector<Field> fields;
@@ -294,12 +289,9 @@ ngx_int_t send(Ctx *ctx, LocConf *lcf, LookupKind kind, std::string_view kind_pr
         lk->joinable = true;
         ngx_queue_insert_tail(client->lookups(), &lk->link);
         ngx_queue_insert_tail(client->inflight(), &lk->flight);
-        lk->timer.handler = on_deadline;
-        lk->timer.data = lk;
-        lk->timer.log = ngx_cycle->log;
         // Not cancelable: a worker that is shutting down waits for its pending lookups (at
         // most the deadline) instead of dropping their requests.
-        lk->timer.cancelable = 0;
+        init_timer(&lk->timer, on_deadline, lk, ngx_cycle->log, false);
         ngx_add_timer(&lk->timer, lcf->redis.endpoint->timeout);
     }
     ngx_queue_insert_tail(&lk->waiters, &ctx->waiter);

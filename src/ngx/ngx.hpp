@@ -84,6 +84,17 @@ inline bool conf_path_argument(ngx_conf_t *cf, ngx_str_t *path) noexcept {
     return ngx_conf_full_name(cf->cycle, path, 1) == NGX_OK;
 }
 
+// A timer event. A cancelable one never holds a worker's graceful exit; the others (a deadline
+// that waiting requests depend on) are waited for.
+inline void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data, ngx_log_t *log,
+                       bool cancelable) noexcept {
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+    ev->cancelable = cancelable ? 1 : 0;
+}
+
 // Where a directive was written, for errors found after parsing (at merge or postconfiguration).
 struct ConfSite {
     ngx_str_t file;

@@ -35,15 +35,6 @@ void guard_reader(redisAsyncContext *ac) noexcept {
     ac->c.reader->privdata = ac;
 }
 
-void init_timer(ngx_event_t *ev, ngx_event_handler_pt handler, void *data,
-                ngx_log_t *log) noexcept {
-    ngx_memzero(ev, sizeof(ngx_event_t));
-    ev->handler = handler;
-    ev->data = data;
-    ev->log = log;
-    ev->cancelable = 1;  // never hold a worker's graceful exit
-}
-
 // "host:port" ("[v6]:port") or the socket's path, after `kind`, for logs.
 std::string describe(const char *kind, const RedisAddress &to) {
     std::string out(kind);
@@ -73,8 +64,9 @@ void redis_log_exception(ngx_log_t *log, const RedisEndpoint *ep, const char *wh
 RedisConnection::RedisConnection(EndpointRuntime *rt, const RedisEndpoint *ep, const char *kind,
                                  ngx_log_t *log) noexcept
     : rt_(rt), ep_(ep), kind_(kind), log_(log) {
-    init_timer(&reconnect_ev_, on_reconnect_timer, this, log);
-    init_timer(&connect_ev_, on_connect_timer, this, log);
+    // Neither holds a worker's graceful exit.
+    init_timer(&reconnect_ev_, on_reconnect_timer, this, log, true);
+    init_timer(&connect_ev_, on_connect_timer, this, log, true);
 }
 
 RedisConnection::~RedisConnection() {

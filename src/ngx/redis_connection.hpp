@@ -38,6 +38,12 @@ inline std::string_view reply_text(const redisReply *r) noexcept {
                : std::string_view{};
 }
 
+// Redis's WRONGTYPE error: the key holds another type than the command reads. Redis answered.
+inline bool wrong_type(const redisReply *r) noexcept {
+    return r != nullptr && r->type == REDIS_REPLY_ERROR && r->len >= 9 &&
+           ngx_strncmp(r->str, "WRONGTYPE", 9) == 0;
+}
+
 // For the catch at a border nginx or hiredis calls: logs the exception being handled,
 // "asset_gate: redis NAME: WHAT: out of memory". Call it only from inside a catch block.
 void redis_log_exception(ngx_log_t *log, const RedisEndpoint *ep, const char *what) noexcept;
