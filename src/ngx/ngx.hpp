@@ -32,6 +32,17 @@ inline bool pool_copy(ngx_pool_t *pool, std::string_view s, ngx_str_t *out) noex
     return true;
 }
 
+// Makes `s` a '\0'-terminated copy in `pool` (for C APIs such as hiredis and OpenSSL); an empty
+// string stays as it is. False when out of memory.
+inline bool pool_c_string(ngx_pool_t *pool, ngx_str_t *s) noexcept {
+    if (s->len == 0) return true;
+    auto *p = static_cast<u_char *>(ngx_pnalloc(pool, s->len + 1));
+    if (p == nullptr) return false;
+    *ngx_cpymem(p, s->data, s->len) = '\0';
+    s->data = p;
+    return true;
+}
+
 // Calls `f` on each element of a header list (headers_in or headers_out), every part of it.
 template <class F>
 void for_each_header(ngx_list_t *list,

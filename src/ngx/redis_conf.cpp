@@ -30,16 +30,6 @@ namespace {
 constexpr in_port_t kDefaultPort = 6379;
 constexpr ngx_msec_t kDefaultTimeout = 200;
 
-// A copy with a terminating '\0', for hiredis.
-bool c_string(ngx_conf_t *cf, ngx_str_t *s) noexcept {
-    if (s->len == 0) return true;
-    auto *p = static_cast<u_char *>(ngx_pnalloc(cf->pool, s->len + 1));
-    if (p == nullptr) return false;
-    *ngx_cpymem(p, s->data, s->len) = '\0';
-    s->data = p;
-    return true;
-}
-
 // Of a name's addresses, the one hiredis would connect to had it resolved the name itself:
 // the first IPv4 address, else the first IPv6 one. So "localhost" is 127.0.0.1 whether or
 // not /etc/hosts lists ::1 first, as it is for redis-cli.
@@ -78,7 +68,7 @@ bool resolve(ngx_conf_t *cf, ngx_str_t value, ngx_str_t whole, RedisHostPort *ou
     out->host.data[out->host.len] = '\0';
     out->port = u.port;
     out->name = u.host;
-    if (!c_string(cf, &out->name)) return false;
+    if (!pool_c_string(cf->pool, &out->name)) return false;
     if (u.naddrs > 1) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "redis address \"%V\" resolves to %ui addresses, using %V", &value,
@@ -95,7 +85,7 @@ bool set_unix(ngx_conf_t *cf, ngx_str_t value, RedisEndpoint *ep) noexcept {
         return false;
     }
     ep->unix_path = {n, value.data + 5};
-    return c_string(cf, &ep->unix_path);
+    return pool_c_string(cf->pool, &ep->unix_path);
 }
 
 // sentinel:MASTER@HOST:PORT,HOST:PORT,...
@@ -109,7 +99,7 @@ bool set_sentinels(ngx_conf_t *cf, ngx_str_t value, RedisEndpoint *ep) noexcept 
         return false;
     }
     ep->sentinel_master = ngx_view(rest.substr(0, at));
-    if (!c_string(cf, &ep->sentinel_master)) return false;
+    if (!pool_c_string(cf->pool, &ep->sentinel_master)) return false;
     ep->sentinels = ngx_array_create(cf->pool, 3, sizeof(RedisHostPort));
     if (ep->sentinels == nullptr) return false;
     rest.remove_prefix(at + 1);
@@ -142,7 +132,7 @@ bool same_endpoint(const RedisEndpoint *a, const RedisEndpoint *b,
 
 // The user for hiredis; the password is already a '\0'-terminated copy (conf_secret).
 bool c_credentials(ngx_conf_t *cf, RedisCredentials *c) noexcept {
-    return c_string(cf, &c->user);
+    return pool_c_string(cf->pool, &c->user);
 }
 
 // The configuration's copy of a password, wiped when the configuration goes.
@@ -186,7 +176,7 @@ RedisEndpoint *register_endpoint(ngx_conf_t *cf, const RedisConf *conf,
     if (ep == nullptr || slot == nullptr) return nullptr;
     *ep = want;
     if (!c_credentials(cf, &ep->auth) || !c_credentials(cf, &ep->sentinel_auth) ||
-        !c_string(cf, &ep->channel)) {
+        !pool_c_string(cf->pool, &ep->channel)) {
         return nullptr;
     }
     if (conf->tls == 1 && !redis_tls_make(cf, conf, ep)) return nullptr;

@@ -29,16 +29,9 @@ bool redis_tls_make(ngx_conf_t *cf, const RedisConf *conf, RedisEndpoint *ep) no
     ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, sizeof(RedisTls));
     if (cln == nullptr) return false;
     auto *tls = static_cast<RedisTls *>(cln->data);
-    *tls = {conf->tls_trusted_certificate, {}, nullptr};
+    *tls = {conf->tls_trusted_certificate, conf->tls_server_name, nullptr};
     cln->handler = free_context;
-    if (conf->tls_server_name.len != 0) {
-        tls->server_name.data =
-            static_cast<u_char *>(ngx_pnalloc(cf->pool, conf->tls_server_name.len + 1));
-        if (tls->server_name.data == nullptr) return false;
-        tls->server_name.len = conf->tls_server_name.len;
-        *ngx_cpymem(tls->server_name.data, conf->tls_server_name.data, tls->server_name.len) =
-            '\0';
-    }
+    if (!pool_c_string(cf->pool, &tls->server_name)) return false;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == nullptr) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "asset_gate: redis TLS: %s",
