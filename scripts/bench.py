@@ -27,18 +27,15 @@ from pathlib import Path
 import jwt
 import redis
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "t" / "integration"))
+from gate import free_port  # noqa: E402  (ports no other service or client source port takes)
+
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "build" / "ngx_http_asset_gate_module.so"
 NGINX = "/usr/sbin/nginx"
 KEY = "bench-current-signing-key-0123456789abcdef"
 NAME = "export-weekly-report-2026-05-27-101010.png"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, timeout=10):

@@ -29,10 +29,37 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"asset-gate-integration"
 FILE = "/exporter/export-weekly-report-2026-05-27-101010.png"
 
 
+def _port_range():
+    """Ports below the kernel's ephemeral range: an outgoing connection's source port (a test
+    client's, a worker's to Redis) can never take one between free_port() and the bind."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = max(low, 2048)
+    return max(1024, low - 12000), low
+
+
+_PORTS_LOW, _PORTS_HIGH = _port_range()
+_next_port = _PORTS_LOW + (os.getpid() * 7919) % (_PORTS_HIGH - _PORTS_LOW)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same one twice in a row: bind(0) can hand
+    back the port it gave the previous caller, so two services set up together (a stack's nginx
+    and its Redis) could be given one port. This walks the range instead, so a port comes back
+    only after every other one has been handed out."""
+    global _next_port
+    for _ in range(_PORTS_HIGH - _PORTS_LOW):
+        port = _next_port
+        _next_port = _PORTS_LOW + (port + 1 - _PORTS_LOW) % (_PORTS_HIGH - _PORTS_LOW)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORTS_LOW}-{_PORTS_HIGH - 1}")
 
 
 def wait_port(port, proc=None, what="service", timeout=10.0):
