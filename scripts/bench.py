@@ -2,10 +2,12 @@
 """asset_gate's benchmark: real nginx (2 workers) and redis-server on loopback, driven by wrk.
 
 Prints one table: requests per second, p50/p99 latency, nginx worker CPU per request, and
-the ratio of each to bare nginx serving the same file in the same run; then worker memory
-before and after a run of at least --memory-requests requests.
+the ratio of each to plain static nginx (`root`, no `try_files`) serving the same bytes in
+the same run: one file for the one-link rows, the same --assets files in turn for the
+rotating rows. Then worker memory before and after at least --memory-requests requests.
 
-    scripts/bench.py [--duration 10] [--connections 64] [--memory-requests 1000000]
+    scripts/bench.py [--duration 10] [--rounds 5] [--connections 64] [--assets 20000]
+                     [--memory-requests 1000000] [--only TEXT]
 
 On two shared cores wrk and nginx compete, so requests per second swing between runs; the
 workers' CPU time per request is the steadier figure (read from /proc/PID/stat).
@@ -47,6 +49,34 @@ def wait_port(port, timeout=10):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
+
+
+FIRST_MANY = 10000  # the rotating workloads' asset ids start here
+
+
+def name(asset):
+    return f"export-weekly-report-2026-05-27-{asset}.png"
+
+
+def location(asset):
+    return f"exports/png/team-1/task-{asset}/blob"
+
+
+def rotation(work, label, paths):
+    """A wrk script that requests `paths` in turn, each wrk thread from its own starting point."""
+    listing = work / f"{label}.txt"
+    listing.write_text("".join(p + "\n" for p in paths))
+    script = work / f"{label}.lua"
+    script.write_text(f"""
+local paths = {{}}
+for line in io.lines("{listing}") do paths[#paths + 1] = line end
+local i = math.random(#paths)
+request = function()
+    i = i % #paths + 1
+    return wrk.format("GET", paths[i])
+end
+""")
+    return ("lua", script)
 
 
 def mint(asset_id, purpose=None, exp_in=86400):
@@ -142,23 +172,27 @@ def wrk(url, duration, connections, script=None):
     }
 
 
-def measure(server, path, args):
+def run(server, path, duration, connections):
+    """wrk against `server`: `path` is a URL path, or ("lua", script) when a script makes the
+    requests. Adds the workers' CPU time per request."""
     script = None
-    if isinstance(path, tuple):  # ("lua", script): the script makes the requests
+    if isinstance(path, tuple):
         script, path = path[1], "/"
     cpu0 = server.cpu_seconds()
-    r = wrk(f"http://127.0.0.1:{server.port}{path}", args.duration, args.connections, script)
-    r["cpu_us"] = (server.cpu_seconds() - cpu0) / r["requests"] * 1e6
+    r = wrk(f"http://127.0.0.1:{server.port}{path}", duration, connections, script)
+    r["cpu_us"] = (server.cpu_seconds() - cpu0) / max(1, r["requests"]) * 1e6
     return r
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=int, default=5,
                     help="rounds over all scenarios, interleaved; the table shows medians")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--memory-requests", type=int, default=1_000_000)
+    ap.add_argument("--assets", type=int, default=20000,
+                    help="distinct assets (and distinct new tokens) the rotating workloads use")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="run only the scenarios whose label contains this text "
                     "(bare nginx always runs: it is the ratio's base)")
@@ -168,11 +202,15 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="asset-gate-bench-"))
     work.chmod(0o755)
-    www = work / "www"
-    blob = www / "exports/png/team-1/task-101/blob"
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(os.urandom(2048))  # a 2 KiB asset, as in the reference measurements
-    for p in [www, *www.rglob("*")]:
+    www = work / "www"      # the gate's content root: files where the records say
+    plain = work / "plain-root"  # plain static nginx's root: the same bytes where the URLs say
+    ids = range(FIRST_MANY, FIRST_MANY + args.assets)
+    blob = os.urandom(2048)  # a 2 KiB asset, as in the reference measurements
+    for asset in [101, *ids]:
+        for path in (www / location(asset), plain / "exporter" / name(asset)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+    for p in [work, *www.rglob("*"), *plain.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     (work / "keys").write_text(KEY + "\n")
 
@@ -182,75 +220,81 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(redis_port)
     rc = redis.Redis(port=redis_port)
-    rc.hset("asset:101", mapping={"org": "org-1", "format": "image/png",
-                                  "location": "exports/png/team-1/task-101/blob",
-                                  "filename": "export-weekly-report.png"})
-    rc.hset("org:org-1", mapping={"security_settings": "1", "allow_public": "1"})
+    pipe = rc.pipeline(transaction=False)
+    for asset in [101, *ids]:
+        pipe.hset(f"asset:{asset}", mapping={"org": "org-1", "format": "image/png",
+                                             "location": location(asset),
+                                             "filename": "export-weekly-report.png"})
+    pipe.hset("org:org-1", mapping={"security_settings": "1", "allow_public": "1"})
+    pipe.execute()
 
     gate_http = f"asset_gate_redis 127.0.0.1:{redis_port};"
-    cache = "asset_gate_cache_zone bench:10m;"
+    cache = f"asset_gate_cache_zone bench:{max(10, args.assets // 1000)}m;"
     gate = f"""asset_gate on; asset_gate_key_file {work}/keys;
                asset_gate_render @render;"""
-    content_named = f"""
-        location ^~ /exporter {{ {gate} asset_gate_content @content; }}
-        location @content {{ root {www}; try_files /$asset_gate_location =404; }}
-        location @render {{ return 200 "render page for asset $asset_gate_id\\n"; }}"""
-    content_inline = f"""
-        location ^~ /exporter {{ {gate} asset_gate_content inline;
+    render = 'location @render { return 200 "render page for asset $asset_gate_id\\n"; }'
+    locations = {
+        # What a user runs without a gate: the file where the URL says, no try_files.
+        "plain": f"location ^~ /exporter/ {{ root {plain}; default_type image/png; }}",
+        # The ceiling earlier figures used: try_files' own lookup costs a few microseconds.
+        "try_files": f"""location ^~ /exporter/ {{ root {www}; default_type image/png;
+                             try_files /{location(101)} =404; }}""",
+        "named": f"""location ^~ /exporter {{ {gate} asset_gate_content @content; }}
+                     location @content {{ root {www}; try_files /$asset_gate_location =404; }}
+                     {render}""",
+        "inline_try": f"""location ^~ /exporter {{ {gate} asset_gate_content inline;
                                  root {www}; try_files /$asset_gate_location =404; }}
-        location @render {{ return 200 "render page for asset $asset_gate_id\\n"; }}"""
-    bare_location = f"""
-        location ^~ /exporter {{ root {www}; default_type image/png;
-                                 try_files /exports/png/team-1/task-101/blob =404; }}"""
-
+                          {render}""",
+        "inline": f"""location ^~ /exporter {{ {gate} asset_gate_content inline; root {www}; }}
+                      {render}""",
+    }
     servers = {}
     try:
-        servers["bare"] = Nginx(work, "bare", "", bare_location, module=False)
-        servers["named"] = Nginx(work, "named", gate_http + cache, content_named)
-        servers["inline"] = Nginx(work, "inline", gate_http + cache, content_inline)
-        servers["nocache"] = Nginx(work, "nocache", gate_http, content_named)
+        servers["plain"] = Nginx(work, "plain", "", locations["plain"], module=False)
+        servers["try_files"] = Nginx(work, "try_files", "", locations["try_files"], module=False)
+        for key in ("named", "inline_try", "inline"):
+            servers[key] = Nginx(work, key, gate_http + cache, locations[key])
+        servers["nocache"] = Nginx(work, "nocache", gate_http, locations["inline"])
 
         token = mint(101)
-        content = f"/exporter/{NAME}?token={token}"
-        bad_sig = f"/exporter/{NAME}?token={token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}"
-        # Distinct tokens (more than the per-worker verified-token cache holds): each request
-        # pays for the HMAC and the claims parse.
-        tokens = work / "tokens.txt"
+        content = f"/exporter/{name(101)}?token={token}"
+        bad_sig = f"/exporter/{name(101)}?token={token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}"
         now = int(time.time())
-        tokens.write_text("".join(
-            jwt.encode({"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, KEY,
-                       algorithm="HS256") + "\n" for i in range(20000)))
-        rotate = work / "rotate.lua"
-        rotate.write_text(f"""
-local tokens = {{}}
-for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
-local i = math.random(#tokens)
-request = function()
-    i = i % #tokens + 1
-    return wrk.format("GET", "/exporter/{NAME}?token=" .. tokens[i])
-end
-""")
+        # A new token each request: more distinct tokens than the per-worker verified-token
+        # cache holds, so each request pays for the HMAC and the claims parse.
+        new_tokens = rotation(work, "new_tokens", [
+            f"/exporter/{name(101)}?token=" + jwt.encode(
+                {"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, KEY,
+                algorithm="HS256") for i in range(args.assets)])
+        many = rotation(work, "many", [f"/exporter/{name(a)}?token={mint(a)}" for a in ids])
+        many_plain = rotation(work, "many_plain", [f"/exporter/{name(a)}" for a in ids])
+        n = args.assets
         rows = [
-            ("bare nginx, same file (ceiling)", "bare", content, True),
-            ("content, warm cache (@content)", "named", content, True),
-            ("content, warm cache (inline)", "inline", content, True),
-            ("content, inline, a new token each time", "inline", ("lua", rotate), True),
-            ("content, no cache (Redis each time)", "nocache", content, True),
-            ("render surface, warm cache", "named", f"/exporter?token={mint(101, 'render')}", True),
-            ("refused: bad signature", "named", bad_sig, False),
-            ("refused: malformed path", "named", f"/exporter/a/b.png?token={token}", False),
+            # (label, server, path, must succeed, the ceiling its ratio is against)
+            ("plain static nginx, one file (ceiling)", "plain", f"/exporter/{name(101)}", True, None),
+            (f"plain static nginx, {n} files in turn (ceiling)", "plain", many_plain, True, None),
+            ("static with try_files (old ceiling)", "try_files", f"/exporter/{name(101)}", True, 0),
+            ("one link, warm (@content + try_files)", "named", content, True, 0),
+            ("one link, warm (inline + try_files)", "inline_try", content, True, 0),
+            ("one link, warm (inline, root)", "inline", content, True, 0),
+            ("a new token each request (inline)", "inline", new_tokens, True, 0),
+            (f"{n} assets in turn, warm (inline)", "inline", many, True, 1),
+            (f"{n} assets in turn, no cache zone", "nocache", many, True, 1),
+            ("render surface, warm", "named", f"/exporter?token={mint(101, 'render')}", True, 0),
+            ("refused: bad signature", "named", bad_sig, False, 0),
+            ("refused: malformed path", "named", f"/exporter/a/b.png?token={token}", False, 0),
         ]
-        # Warm up: fill the caches, fault in the pages.
-        for key in ("named", "inline", "nocache"):
-            wrk(f"http://127.0.0.1:{servers[key].port}{content}", 1, 8)
-
         if args.only:
-            rows = [rows[0]] + [r for r in rows[1:] if args.only in r[0]]
+            rows = rows[:2] + [r for r in rows[2:] if args.only in r[0]]
+        # Warm up: fill the caches (every asset, in each server that has one), fault in pages.
+        for label, key, path, *_ in rows:
+            run(servers[key], path, 2, 8)
+
         runs = {label: [] for label, *_ in rows}
         for _ in range(args.rounds):
             # Interleaved rounds: a slow spell of the machine does not land on one scenario.
-            for label, key, path, must_succeed in rows:
-                r = measure(servers[key], path, args)
+            for label, key, path, must_succeed, _base in rows:
+                r = run(servers[key], path, args.duration, args.connections)
                 if must_succeed and (r["non2xx"] or r["errors"]):
                     print(f"warning: {label}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors",
                           file=sys.stderr)
@@ -259,19 +303,21 @@ end
                           file=sys.stderr)
                 runs[label].append(r)
         results = []
-        for label, *_ in rows:
+        for label, key, path, must_succeed, base in rows:
             med = {k: statistics.median(r[k] for r in runs[label])
                    for k in ("rps", "p50", "p99", "cpu_us")}
-            results.append((label, med))
+            results.append((label, med, base))
 
-        base = results[0][1]
-        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, nginx 2 workers, 2 KiB file, "
-              f"{os.cpu_count()} cores; medians of {args.rounds} interleaved rounds")
-        print(f"{'scenario':38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} "
-              f"{'rps/bare':>8} {'bare CPU/CPU':>12}")
-        for label, r in results:
-            print(f"{label:38} {r['rps']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['cpu_us']:10.2f} "
-                  f"{r['rps'] / base['rps']:8.2f} {base['cpu_us'] / r['cpu_us']:12.2f}")
+        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, nginx 2 workers, 2 KiB files, "
+              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; medians of {args.rounds} "
+              "interleaved rounds; ratios against the ceiling row named in the last column")
+        print(f"{'scenario':42} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} "
+              f"{'rps ratio':>9} {'CPU ratio':>9}  ceiling")
+        for label, r, base in results:
+            b = results[base][1] if base is not None else r
+            print(f"{label:42} {r['rps']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['cpu_us']:10.2f} "
+                  f"{r['rps'] / b['rps']:9.2f} {b['cpu_us'] / r['cpu_us']:9.2f}  "
+                  f"{'-' if base is None else ('one file' if base == 0 else f'{n} files')}")
 
         # Memory: worker RSS before and after at least --memory-requests allowed requests.
         if args.memory_requests <= 0:
@@ -280,9 +326,9 @@ end
         before = srv.rss_kib()
         done = 0
         while done < args.memory_requests:
-            done += wrk(f"http://127.0.0.1:{srv.port}{content}", args.duration, args.connections)["requests"]
+            done += run(srv, many, args.duration, args.connections)["requests"]
         after = srv.rss_kib()
-        print(f"\nworker RSS (both workers, inline content, warm cache): {before} KiB before, "
+        print(f"\nworker RSS (both workers, inline, {n} assets in turn): {before} KiB before, "
               f"{after} KiB after {done} requests: {after - before:+d} KiB")
     finally:
         for s in servers.values():

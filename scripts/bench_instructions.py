@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""Instructions per request, counted by callgrind: bare nginx against the gate, same file.
+"""Instructions per request, counted by callgrind: plain static nginx against the gate.
 
 Unlike requests per second on two shared cores, the count is repeatable: it measures the
 user-space work nginx and the module do for one request (kernel networking is not counted).
-Single-process nginx under valgrind, one keep-alive connection, a warm cache.
+Single-process nginx under valgrind, one keep-alive connection. Modes: plain static nginx
+(`root`, the file where the URL says), static with try_files (the old ceiling), the gate
+with one link and a warm cache (inline, `root`), and the gate with a new token each request.
 
     scripts/bench_instructions.py [--requests 2000] [--annotate]
 """
 
 import argparse
 import http.client
+import itertools
 import os
 import re
 import shutil
@@ -24,7 +27,7 @@ import bench  # noqa: E402  (the same fixtures as the throughput benchmark)
 import redis  # noqa: E402
 
 
-def count(mode, requests, annotate):
+def count(mode, requests, annotate, keep=None):
     work = Path(tempfile.mkdtemp(prefix="asset-gate-cg-"))
     work.chmod(0o755)
     www = work / "www"
@@ -46,7 +49,15 @@ def count(mode, requests, annotate):
                                       "location": "exports/png/team-1/task-101/blob"})
         rc.hset("org:org-1", mapping={"security_settings": "1", "allow_public": "1"})
         port = bench.free_port()
-        if mode == "bare":
+        plain = work / "plain"
+        (plain / "exporter").mkdir(parents=True)
+        (plain / "exporter" / bench.NAME).write_bytes(blob.read_bytes())
+        for q in [plain, *plain.rglob("*")]:
+            q.chmod(0o755 if q.is_dir() else 0o644)
+        if mode == "plain":
+            load, http_extra = "", ""
+            location = f"location ^~ /exporter/ {{ root {plain}; default_type image/png; }}"
+        elif mode == "try_files":
             load, http_extra = "", ""
             location = (f"location ^~ /exporter {{ root {www}; default_type image/png; "
                         f"try_files /exports/png/team-1/task-101/blob =404; }}")
@@ -54,8 +65,7 @@ def count(mode, requests, annotate):
             load = f"load_module {bench.MODULE};"
             http_extra = f"asset_gate_redis 127.0.0.1:{redis_port}; asset_gate_cache_zone cg:1m;"
             location = (f"location ^~ /exporter {{ asset_gate on; asset_gate_key_file {work}/keys; "
-                        f"asset_gate_content inline; root {www}; "
-                        f"try_files /$asset_gate_location =404; }}")
+                        f"asset_gate_content inline; root {www}; }}")
         (work / "nginx.conf").write_text(f"""{load}
 daemon off; master_process off; error_log {work}/error.log warn; pid {work}/nginx.pid;
 events {{ worker_connections 64; }}
@@ -72,11 +82,18 @@ http {{
                                bench.NGINX, "-p", str(work), "-c", str(work / "nginx.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bench.wait_port(port, timeout=60)
-        path = f"/exporter/{bench.NAME}?token={bench.mint(101)}"
+        if mode == "new_token":  # each request a token never seen: HMAC and claims parse
+            now = int(time.time())
+            paths = iter([f"/exporter/{bench.NAME}?token=" + bench.jwt.encode(
+                {"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, bench.KEY,
+                algorithm="HS256") for i in range(requests + 50)])
+        else:
+            token = "" if mode in ("plain", "try_files") else f"?token={bench.mint(101)}"
+            paths = itertools.repeat(f"/exporter/{bench.NAME}{token}")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
         def get():
-            conn.request("GET", path)
+            conn.request("GET", next(paths))
             r = conn.getresponse()
             r.read()
             if r.status != 200:
@@ -94,6 +111,9 @@ http {{
         dumps = sorted(work.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
         text = dumps[-1].read_text(errors="replace")
         total = int(re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M).group(1))
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(dumps[-1], keep / f"callgrind.{mode}")
         if annotate:
             report = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
                                      str(dumps[-1])], capture_output=True, text=True).stdout
@@ -117,16 +137,23 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--annotate", action="store_true", help="print the top functions")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="keep each mode's callgrind dump in DIR (callgrind_annotate reads them)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
-    bare = count("bare", args.requests, args.annotate)
-    gate = count("gate", args.requests, args.annotate)
+    counts = {mode: count(mode, args.requests, args.annotate, args.keep)
+              for mode in ("plain", "try_files", "warm", "new_token")}
+    plain = counts["plain"]
     print(f"\nuser-space instructions per request (callgrind, {args.requests} keep-alive requests, "
-          f"warm cache, inline content):")
-    print(f"  bare nginx          {bare:9.0f}")
-    print(f"  asset_gate          {gate:9.0f}   +{gate - bare:.0f} ({gate / bare:.2f}x)")
-
+          "single-process nginx):")
+    for mode, label in (("plain", "plain static nginx (root)"),
+                        ("try_files", "static with try_files (old ceiling)"),
+                        ("warm", "the gate, one link, warm cache (inline, root)"),
+                        ("new_token", "the gate, a new token each request")):
+        n = counts[mode]
+        extra = "" if mode == "plain" else f"   {n - plain:+.0f} ({n / plain:.2f}x)"
+        print(f"  {label:46} {n:9.0f}{extra}")
 
 if __name__ == "__main__":
     main()
