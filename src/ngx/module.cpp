@@ -200,6 +200,7 @@ char *set_target(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
     }
     if (content && view(value) == "inline") {
         conf->content_inline = 1;
+        target->site = conf_site(cf);
         return NGX_CONF_OK;
     }
     if (value.len < 2 || (value.data[0] != '@' && value.data[0] != '/')) {
@@ -380,7 +381,10 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
         !add_phase_handler(cf, NGX_HTTP_REWRITE_PHASE, rewrite_guard)) {
         return NGX_ERROR;
     }
-    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf, mcf) != NGX_OK) return NGX_ERROR;
+    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf, mcf) != NGX_OK ||
+        serve_file_setup(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     return header_filter_init(cf);
 }
 

@@ -143,6 +143,10 @@ inline std::string_view download_name(const Ctx *ctx) noexcept {
 inline bool allowed(const Ctx *ctx) noexcept {
     return ctx->reason_set && ctx->reason == Reason::allowed;
 }
+// Inline gates whose location has no content handler (proxy_pass) serve the record's file
+// below the location's root themselves (serve_file.cpp).
+ngx_int_t serve_file_setup(ngx_conf_t *cf, const MainConf *mcf) noexcept;
+
 ngx_int_t add_variables(ngx_conf_t *cf) noexcept;
 ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;
 

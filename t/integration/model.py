@@ -85,6 +85,7 @@ class GateConfig:
     base: bytes = b"/exporter"
     max_age: int = 86400
     sync_max_age: int = 0              # asset_gate_sync_max_age in seconds; 0: off
+    try_files: bool = True             # inline: with try_files, or the gate serves from root
 
     def describe(self):
         bits = [f"render={self.render or 'unset'}", f"content={self.content or 'unset'}",
@@ -94,6 +95,8 @@ class GateConfig:
             bits.append("error_page 404 = @content")
         if self.sync_max_age:
             bits.append(f"sync_max_age={self.sync_max_age}s")
+        if self.content == "inline":
+            bits.append("try_files" if self.try_files else "root, no try_files")
         return f"({self.name}) " + " ".join(bits)
 
 

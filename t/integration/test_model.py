@@ -64,6 +64,7 @@ CONFIGS = [
                  audience=CUSTOM_AUDIENCE, leeway=120),
     M.GateConfig("e", render=None, content="@content", cache=True),
     M.GateConfig("f", render="@render", content="@content", cache=True, sync_max_age=60),
+    M.GateConfig("g", render="@render", content="inline", cache=True, try_files=False),
 ]
 
 
@@ -93,7 +94,9 @@ class ModelStack(Stack):
         if cfg.content:
             gate.append(f"asset_gate_content {cfg.content};")
         if cfg.content == "inline":
-            gate += [f"root {self.root};", "try_files /$asset_gate_location =404;"]
+            gate.append(f"root {self.root};")
+            if cfg.try_files:
+                gate.append("try_files /$asset_gate_location =404;")
         if cfg.error_page_content:
             gate.append("error_page 404 = @content;")
         if cfg.sync_max_age:
