@@ -88,10 +88,8 @@ std::int64_t saturating_sub(std::int64_t a, std::int64_t b) noexcept {
 
 constexpr double kTwo63 = 9223372036854775808.0;
 
-// Exact `v > bound` for a JSON number, integer or real, without an out-of-range conversion.
-bool number_greater(const json_t *v, std::int64_t bound) noexcept {
-    if (json_is_integer(v)) return json_integer_value(v) > bound;
-    const double d = json_real_value(v);
+// Exact `d > bound` for a real, without an out-of-range conversion.
+bool real_greater(double d, std::int64_t bound) noexcept {
     if (std::isnan(d)) return false;
     if (d >= kTwo63) return true;
     if (d < -kTwo63) return false;
@@ -100,33 +98,161 @@ bool number_greater(const json_t *v, std::int64_t bound) noexcept {
     return t > bound || (t == bound && d > static_cast<double>(t));
 }
 
-std::int64_t number_floor(const json_t *v) noexcept {
-    if (json_is_integer(v)) return json_integer_value(v);
-    const double d = std::floor(json_real_value(v));
+std::int64_t real_floor(double v) noexcept {
+    const double d = std::floor(v);
     if (std::isnan(d) || d < -kTwo63) return std::numeric_limits<std::int64_t>::min();
     if (d >= kTwo63) return std::numeric_limits<std::int64_t>::max();
     return static_cast<std::int64_t>(d);
 }
 
-Reason check_not_future(const json_t *root, const char *name, std::int64_t latest) noexcept {
-    const json_t *v = json_object_get(root, name);
-    if (v == nullptr) return Reason::allowed;
-    if (!json_is_number(v)) return Reason::bad_claims;
-    return number_greater(v, latest) ? Reason::not_yet_valid : Reason::allowed;
-}
-
-bool audience_matches(const json_t *aud, std::string_view audience) noexcept {
-    if (json_is_string(aud)) return string_of(aud) == audience;
-    if (!json_is_array(aud)) return false;
-    // RFC 7519 4.1.3: an array of strings; any other member makes the claim malformed.
-    bool found = false;
-    for (std::size_t i = 0; i < json_array_size(aud); ++i) {
-        const json_t *member = json_array_get(aud, i);
-        if (!json_is_string(member)) return false;
-        found = found || string_of(member) == audience;
+// The claims' view of a jansson object.
+struct JanssonClaim {
+    const json_t *v;
+    bool present() const noexcept { return v != nullptr; }
+    bool is_number() const noexcept { return json_is_number(v); }
+    bool is_integer() const noexcept { return json_is_integer(v); }
+    bool is_string() const noexcept { return json_is_string(v); }
+    std::int64_t integer() const noexcept { return json_integer_value(v); }
+    std::string_view string() const noexcept { return string_of(v); }
+    // A number's exact `> bound`, and its floor (integer or real).
+    bool greater(std::int64_t bound) const noexcept {
+        return is_integer() ? integer() > bound : real_greater(json_real_value(v), bound);
     }
-    return found;
-}
+    std::int64_t floor() const noexcept {
+        return is_integer() ? integer() : real_floor(json_real_value(v));
+    }
+    bool audience_matches(std::string_view audience) const noexcept {
+        if (is_string()) return string() == audience;
+        if (!json_is_array(v)) return false;
+        // RFC 7519 4.1.3: an array of strings; any other member makes the claim malformed.
+        bool found = false;
+        for (std::size_t i = 0; i < json_array_size(v); ++i) {
+            const json_t *member = json_array_get(v, i);
+            if (!json_is_string(member)) return false;
+            found = found || string_of(member) == audience;
+        }
+        return found;
+    }
+};
+
+struct JanssonClaims {
+    const json_t *root;
+    JanssonClaim get(const char *name) const noexcept { return {json_object_get(root, name)}; }
+};
+
+// The payload most signers write (PyJWT among them): one flat object without whitespace,
+// keys and strings of printable ASCII without escapes, integers of at most 18 digits, true,
+// false and null. Such a text means to jansson exactly what it means here, so its claims are
+// checked without a parse that allocates. Anything else (whitespace, escapes, other bytes,
+// reals, arrays, nesting, duplicate keys, more members) is not taken: jansson judges it.
+// t/fuzz/fuzz_claims compares the two on every input this takes.
+struct FlatClaim {
+    enum class Kind : std::uint8_t { absent, integer, string, other };
+    Kind kind = Kind::absent;
+    std::int64_t number = 0;
+    std::string_view text;
+
+    bool present() const noexcept { return kind != Kind::absent; }
+    bool is_number() const noexcept { return kind == Kind::integer; }
+    bool is_integer() const noexcept { return kind == Kind::integer; }
+    bool is_string() const noexcept { return kind == Kind::string; }
+    std::int64_t integer() const noexcept { return number; }
+    std::string_view string() const noexcept { return text; }
+    bool greater(std::int64_t bound) const noexcept { return number > bound; }
+    std::int64_t floor() const noexcept { return number; }
+    bool audience_matches(std::string_view audience) const noexcept {
+        return kind == Kind::string && text == audience;
+    }
+};
+
+class FlatClaims {
+  public:
+    // Whether `text` is such an object (then get() answers for it).
+    bool parse(std::string_view text) noexcept {
+        if (text.size() < 2 || text.size() > kMaxJsonSize || text[0] != '{') return false;
+        std::size_t i = 1;
+        if (text[i] == '}') return i + 1 == text.size();
+        for (;;) {
+            if (n_ == members_.size()) return false;
+            Member &m = members_[n_];
+            if (!plain_string(text, &i, &m.key)) return false;
+            if (i >= text.size() || text[i] != ':') return false;
+            if (!value(text, ++i, &i, &m.value)) return false;
+            for (std::size_t k = 0; k < n_; ++k) {
+                if (members_[k].key == m.key) return false;  // a duplicate: jansson refuses it
+            }
+            ++n_;
+            if (i >= text.size()) return false;
+            if (text[i] == '}') return i + 1 == text.size();
+            if (text[i++] != ',') return false;
+        }
+    }
+
+    FlatClaim get(std::string_view name) const noexcept {
+        for (std::size_t k = 0; k < n_; ++k) {
+            if (members_[k].key == name) return members_[k].value;
+        }
+        return {};
+    }
+
+  private:
+    struct Member {
+        std::string_view key;
+        FlatClaim value;
+    };
+
+    static bool plain_string(std::string_view text, std::size_t *i, std::string_view *out) noexcept {
+        std::size_t j = *i;
+        if (j >= text.size() || text[j] != '"') return false;
+        const std::size_t start = ++j;
+        for (; j < text.size(); ++j) {
+            const auto c = static_cast<unsigned char>(text[j]);
+            if (c == '"') {
+                *out = text.substr(start, j - start);
+                *i = j + 1;
+                return true;
+            }
+            if (c < 0x20 || c > 0x7e || c == '\\') return false;
+        }
+        return false;
+    }
+
+    static bool value(std::string_view text, std::size_t i, std::size_t *end,
+                      FlatClaim *out) noexcept {
+        if (i >= text.size()) return false;
+        const char c = text[i];
+        if (c == '"') {
+            out->kind = FlatClaim::Kind::string;
+            *end = i;
+            return plain_string(text, end, &out->text);
+        }
+        for (std::string_view word : {"true", "false", "null"}) {
+            if (text.substr(i, word.size()) == word) {
+                out->kind = FlatClaim::Kind::other;
+                *end = i + word.size();
+                return true;
+            }
+        }
+        // -?(0|[1-9][0-9]*), at most 18 digits: an int64 without overflow. What follows must
+        // end the member (the caller checks), so a fraction or an exponent is not taken.
+        const bool negative = c == '-';
+        std::size_t j = negative ? i + 1 : i;
+        const std::size_t digits = j;
+        std::int64_t n = 0;
+        while (j < text.size() && text[j] >= '0' && text[j] <= '9') {
+            if (j - digits == 18) return false;
+            n = n * 10 + (text[j++] - '0');
+        }
+        if (j == digits || (text[digits] == '0' && j - digits > 1)) return false;
+        out->kind = FlatClaim::Kind::integer;
+        out->number = negative ? -n : n;
+        *end = j;
+        return true;
+    }
+
+    std::array<Member, 16> members_;
+    std::size_t n_ = 0;
+};
 
 Verified refused(Reason r) noexcept {
     Verified out;
@@ -134,34 +260,32 @@ Verified refused(Reason r) noexcept {
     return out;
 }
 
-Verified check_claims_object(const json_t *root, const VerifyOptions &opts) noexcept {
+// The claims check of DESIGN.md section 3, over either view of the payload object.
+template <class Object>
+Verified check_claims_in(const Object &root, const VerifyOptions &opts) noexcept {
     const std::int64_t leeway = opts.leeway > 0 ? opts.leeway : 0;
 
-    const json_t *exp = json_object_get(root, "exp");
-    if (!json_is_number(exp)) return refused(Reason::bad_claims);
-    if (!number_greater(exp, saturating_sub(opts.now, leeway))) {
-        return refused(Reason::expired);
-    }
+    const auto exp = root.get("exp");
+    if (!exp.is_number()) return refused(Reason::bad_claims);
+    if (!exp.greater(saturating_sub(opts.now, leeway))) return refused(Reason::expired);
 
     const std::int64_t latest = saturating_add(opts.now, leeway);
     for (const char *name : {"nbf", "iat"}) {
-        const Reason r = check_not_future(root, name, latest);
-        if (r != Reason::allowed) return refused(r);
+        const auto v = root.get(name);
+        if (!v.present()) continue;
+        if (!v.is_number()) return refused(Reason::bad_claims);
+        if (v.greater(latest)) return refused(Reason::not_yet_valid);
     }
 
-    if (!audience_matches(json_object_get(root, "aud"), opts.audience)) {
-        return refused(Reason::wrong_audience);
-    }
+    if (!root.get("aud").audience_matches(opts.audience)) return refused(Reason::wrong_audience);
 
-    const json_t *id = json_object_get(root, "id");
-    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
-        return refused(Reason::bad_claims);
-    }
+    const auto id = root.get("id");
+    if (!id.is_integer() || id.integer() <= 0) return refused(Reason::bad_claims);
 
     Purpose purpose = Purpose::public_;
-    if (const json_t *p = json_object_get(root, "purpose"); p != nullptr) {
+    if (const auto p = root.get("purpose"); p.present()) {
         // "public" is what an absent claim means, never a value the claim may hold.
-        if (!json_is_string(p) || !parse_purpose(string_of(p), &purpose) ||
+        if (!p.is_string() || !parse_purpose(p.string(), &purpose) ||
             purpose == Purpose::public_) {
             return refused(Reason::unknown_purpose);
         }
@@ -169,9 +293,9 @@ Verified check_claims_object(const json_t *root, const VerifyOptions &opts) noex
 
     Verified out;
     out.reason = Reason::allowed;
-    out.claims.id = static_cast<std::uint64_t>(json_integer_value(id));
+    out.claims.id = static_cast<std::uint64_t>(id.integer());
     out.claims.purpose = purpose;
-    out.claims.exp = number_floor(exp);
+    out.claims.exp = exp.floor();
     return out;
 }
 
@@ -232,10 +356,16 @@ Reason verify_jws(std::string_view token, const KeySet &keys, std::uint8_t *payl
 }
 
 Verified check_claims(std::string_view payload, const VerifyOptions &opts) noexcept {
+    FlatClaims flat;
+    if (flat.parse(payload)) return check_claims_in(flat, opts);
+    return check_claims_jansson(payload, opts);
+}
+
+Verified check_claims_jansson(std::string_view payload, const VerifyOptions &opts) noexcept {
     json_t *root = parse_object(payload);
     if (root == nullptr) return refused(Reason::bad_token);
     JsonRef guard(root);
-    return check_claims_object(root, opts);
+    return check_claims_in(JanssonClaims{root}, opts);
 }
 
 Verified verify_token(std::string_view token, const KeySet &keys,

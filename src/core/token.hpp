@@ -54,4 +54,8 @@ Verified verify_token(std::string_view token, const KeySet &keys,
 // Claims alone, over an already authenticated payload (exposed for tests and fuzzing).
 Verified check_claims(std::string_view payload, const VerifyOptions &opts) noexcept;
 
+// The same, always through jansson: check_claims takes the common flat payload without it,
+// and must agree with this on every input (t/fuzz/fuzz_claims).
+Verified check_claims_jansson(std::string_view payload, const VerifyOptions &opts) noexcept;
+
 }  // namespace asset_gate

@@ -913,5 +913,68 @@ TEST(PyJwt, EverySingleCharacterChangeIsRefused) {
     std::printf("[ pyjwt ] %zu single-character mutants refused\n", mutants);
 }
 
+// --- the flat payload path (no jansson) against jansson -----------------------------------
+
+// Each payload is judged twice: by check_claims (which takes flat payloads without jansson)
+// and by check_claims_jansson; a space after the brace moves it off the flat path, so both
+// paths are held to the expected reason.
+TEST(ClaimsFlatPath, AgreesWithJanssonOnItsEdges) {
+    const std::string aud = R"("aud":"posthog:exported_asset")";
+    const std::string exp = R"("exp":1780000060)";
+    const struct {
+        std::string members;
+        Reason want;
+    } cases[] = {
+        {aud + "," + exp + R"(,"id":42)", Reason::allowed},
+        {aud + "," + exp + R"(,"id":42,"purpose":"render")", Reason::allowed},
+        {aud + "," + exp + R"(,"id":42,"purpose":"public")", Reason::unknown_purpose},
+        {aud + "," + exp + R"(,"id":42,"purpose":null)", Reason::unknown_purpose},
+        {aud + "," + exp + R"(,"id":0)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":-0)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":-7)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":true)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":"42")", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":999999999999999999)", Reason::allowed},
+        {aud + "," + exp + R"(,"id":9223372036854775807)", Reason::allowed},  // 19 digits: jansson
+        {aud + "," + exp + R"(,"id":9223372036854775808)", Reason::bad_token},  // too big
+        {aud + "," + exp + R"(,"id":042)", Reason::bad_token},
+        {aud + "," + exp + R"(,"id":42.0)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":42,"id":43)", Reason::bad_token},
+        {aud + R"(,"exp":1780000000,"id":42)", Reason::expired},  // exp == now
+        {aud + R"(,"exp":1780000001,"id":42)", Reason::allowed},
+        {aud + R"(,"exp":1780000000.5,"id":42)", Reason::allowed},
+        {aud + R"(,"exp":"1780000060","id":42)", Reason::bad_claims},
+        {aud + "," + exp + R"(,"id":42,"nbf":1780000001)", Reason::not_yet_valid},
+        {aud + "," + exp + R"(,"id":42,"iat":1780000000)", Reason::allowed},
+        {aud + "," + exp + R"(,"id":42,"iat":false)", Reason::bad_claims},
+        {R"("aud":"posthog:exported_assets",)" + exp + R"(,"id":42)", Reason::wrong_audience},
+        {R"("aud":["posthog:exported_asset"],)" + exp + R"(,"id":42)", Reason::allowed},
+        {R"("aud":null,)" + exp + R"(,"id":42)", Reason::wrong_audience},
+        {R"("aud":"posthog:exported\u005fasset",)" + exp + R"(,"id":42)", Reason::allowed},
+        {R"("aud":"posthog:exported_asset\u0000",)" + exp + R"(,"id":42)", Reason::bad_token},
+        {exp + R"(,"id":42)", Reason::wrong_audience},
+        {aud + R"(,"id":42)", Reason::bad_claims},
+        {"", Reason::bad_claims},
+    };
+    VerifyOptions opts = at(kNow);
+    for (const auto &c : cases) {
+        for (const std::string &payload : {object_of(c.members), "{ " + c.members + "}"}) {
+            const Verified fast = check_claims(payload, opts);
+            const Verified slow = check_claims_jansson(payload, opts);
+            EXPECT_EQ(fast.reason, c.want) << payload;
+            EXPECT_EQ(slow.reason, c.want) << payload;
+            EXPECT_EQ(fast.claims.id, slow.claims.id) << payload;
+            EXPECT_EQ(fast.claims.exp, slow.claims.exp) << payload;
+            EXPECT_EQ(fast.claims.purpose, slow.claims.purpose) << payload;
+        }
+    }
+    // Not one object: trailing bytes, a second object, an unterminated string, nothing.
+    for (std::string_view payload : {R"({"id":42}x)", R"({"id":42}{})", R"({"id":"42})", "{",
+                                     "", "{}}", R"({"id":42,})", R"({,"id":42})"}) {
+        EXPECT_EQ(check_claims(payload, opts).reason, Reason::bad_token) << payload;
+        EXPECT_EQ(check_claims_jansson(payload, opts).reason, Reason::bad_token) << payload;
+    }
+}
+
 }  // namespace
 }  // namespace asset_gate::testing
