@@ -1,8 +1,10 @@
-// A direct-mapped table of verified tokens: a slot per hash, the newest token wins its slot.
+// A set-associative table of verified tokens: a hash picks a set of kWays slots, and a new
+// token takes the set's slots in turn (the oldest goes).
 #include "verified_cache.hpp"
 
 #include <cstring>
 #include <functional>
+#include <new>
 
 namespace asset_gate {
 
@@ -33,24 +35,42 @@ std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token
     return h ^ (reinterpret_cast<std::uintptr_t>(scope) * 0x9e3779b97f4a7c15ull);
 }
 
+VerifiedTokenCache::VerifiedTokenCache(std::size_t bytes) noexcept {
+    const std::size_t sets = bytes / sizeof(Set);
+    if (sets == 0) return;
+    sets_storage_.reset(new (std::nothrow) Set[sets]);
+    if (sets_storage_ != nullptr) sets_ = sets;
+}
+
+const VerifiedTokenCache::Slot *VerifiedTokenCache::lookup(const void *scope,
+                                                           std::string_view token,
+                                                           std::uint64_t h) const noexcept {
+    const Set &set = sets_storage_[h % sets_];
+    for (const Slot &s : set.slots) {
+        if (s.scope != scope || s.hash != h || s.len != token.size()) continue;
+        if (same_bytes(s.token, token.data(), token.size())) return &s;
+    }
+    return nullptr;
+}
+
 bool VerifiedTokenCache::find(const void *scope, std::string_view token, std::int64_t now,
                               std::int64_t leeway, Claims *claims) const noexcept {
-    if (token.size() > kMaxToken) return false;
-    std::uint64_t h = hash(scope, token);
-    const Slot &s = slots_[h % kSlots];
-    if (s.scope != scope || s.hash != h || s.len != token.size()) return false;
-    if (!same_bytes(s.token, token.data(), token.size())) return false;
+    if (token.size() > kMaxToken || sets_ == 0) return false;
+    const Slot *s = lookup(scope, token, hash(scope, token));
     // The one claim that changes with time; nbf and iat, once in the past, stay there.
-    if (!(s.claims.exp > now - leeway)) return false;
-    *claims = s.claims;
+    if (s == nullptr || !(s->claims.exp > now - leeway)) return false;
+    *claims = s->claims;
     return true;
 }
 
 void VerifiedTokenCache::insert(const void *scope, std::string_view token,
                                 const Claims &claims) noexcept {
-    if (token.size() > kMaxToken) return;
-    std::uint64_t h = hash(scope, token);
-    Slot &s = slots_[h % kSlots];
+    if (token.size() > kMaxToken || sets_ == 0) return;
+    const std::uint64_t h = hash(scope, token);
+    if (lookup(scope, token, h) != nullptr) return;  // already there (verified once more)
+    Set &set = sets_storage_[h % sets_];
+    Slot &s = set.slots[set.next];
+    set.next = static_cast<std::uint8_t>((set.next + 1) % kWays);
     s.scope = scope;
     s.hash = h;
     s.len = static_cast<std::uint16_t>(token.size());

@@ -1,10 +1,11 @@
 // Remembers recently verified tokens, so a link fetched again skips the HMAC and the JSON
-// parse. Per worker, fixed size (about 140 KB, one allocation of the whole object: `new
-// (std::nothrow)` is the only way it can fail), no allocation afterwards.
+// parse. Per worker, of a size fixed when it is made (asset_gate_token_cache: one allocation,
+// which `new (std::nothrow)` may refuse, leaving a cache that remembers nothing), no
+// allocation afterwards.
 #pragma once
 
-#include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "token.hpp"
@@ -13,10 +14,16 @@ namespace asset_gate {
 
 class VerifiedTokenCache {
   public:
-    static constexpr std::size_t kSlots = 256;
-    static constexpr std::size_t kMaxToken = 512;  // PostHog's tokens are about 200 bytes
+    static constexpr std::size_t kWays = 4;        // slots per set, replaced in turn
+    static constexpr std::size_t kSlotBytes = 256;  // what a token costs
+    static constexpr std::size_t kMaxToken = 214;   // the slot's rest; PostHog's are ~200
+    static constexpr std::size_t kDefaultBytes = 1 << 20;
 
-    VerifiedTokenCache() noexcept = default;
+    // A cache in about `bytes` of memory (whole sets of kWays slots; none for 0).
+    explicit VerifiedTokenCache(std::size_t bytes = kDefaultBytes) noexcept;
+
+    // How many tokens it can hold (0: the memory was refused, or none was asked for).
+    std::size_t capacity() const noexcept { return sets_ * kWays; }
 
     // The claims of `token` if it was verified under `scope` (the configuration it was checked
     // against) and its `exp` still holds at `now` with `leeway`. The comparison of the token
@@ -31,12 +38,20 @@ class VerifiedTokenCache {
     struct Slot {
         const void *scope = nullptr;
         std::uint64_t hash = 0;
-        std::uint16_t len = 0;
         Claims claims;
+        std::uint16_t len = 0;
         char token[kMaxToken];
     };
+    static_assert(sizeof(Slot) == kSlotBytes);
+    struct Set {
+        Slot slots[kWays];
+        std::uint8_t next = 0;  // the slot the next new token takes
+    };
     static std::uint64_t hash(const void *scope, std::string_view token) noexcept;
-    std::array<Slot, kSlots> slots_{};
+    const Slot *lookup(const void *scope, std::string_view token, std::uint64_t h) const noexcept;
+
+    std::unique_ptr<Set[]> sets_storage_;
+    std::size_t sets_ = 0;
 };
 
 }  // namespace asset_gate

@@ -46,7 +46,14 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
         ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK) {
         return nullptr;
     }
+    conf->token_cache = NGX_CONF_UNSET_SIZE;
     return conf;
+}
+
+char *init_main_conf(ngx_conf_t *, void *c) noexcept {
+    auto *conf = static_cast<MainConf *>(c);
+    ngx_conf_init_size_value(conf->token_cache, VerifiedTokenCache::kDefaultBytes);
+    return NGX_CONF_OK;
 }
 
 void merge_target(Target *conf, const Target &prev) noexcept {
@@ -327,6 +334,8 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis.channel), nullptr},
     {ngx_string("asset_gate_redis_failure"), AG_ANY | NGX_CONF_TAKE1, set_choice,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(redis.failure), redis_failure_values},
+    {ngx_string("asset_gate_token_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET, offsetof(MainConf, token_cache), nullptr},
     {ngx_string("asset_gate_cache_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, set_cache_zone,
      NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_cache_valid"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
@@ -396,10 +405,13 @@ ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
         ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
     if (mcf == nullptr || !mcf->enabled) return NGX_OK;
     // Without it every request verifies its token afresh: slower, never wrong.
-    g_verified_tokens = new (std::nothrow) VerifiedTokenCache();
-    if (g_verified_tokens == nullptr) {
+    g_verified_tokens = new (std::nothrow) VerifiedTokenCache(mcf->token_cache);
+    if (mcf->token_cache != 0 &&
+        (g_verified_tokens == nullptr || g_verified_tokens->capacity() == 0)) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "asset_gate: no memory for the verified-token cache, running without it");
+                      "asset_gate: no verified-token cache of %uz bytes (too small for a set "
+                      "of %uz tokens, or no memory): running without it",
+                      mcf->token_cache, VerifiedTokenCache::kWays);
     }
     return redis_clients_init(cycle, mcf);
 }
@@ -411,7 +423,7 @@ void exit_process(ngx_cycle_t *) noexcept {
 }
 
 ngx_http_module_t g_module_ctx = {
-    preconfiguration, postconfiguration, create_main_conf, nullptr,
+    preconfiguration, postconfiguration, create_main_conf, init_main_conf,
     nullptr,          nullptr,           create_loc_conf,  merge_loc_conf,
 };
 

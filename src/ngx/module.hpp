@@ -39,6 +39,7 @@ struct MainConf {
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
     ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
+    size_t token_cache;          // asset_gate_token_cache: bytes of verified tokens per worker
 };
 
 // How tokens are checked (asset_gate_key_file, asset_gate_audience, asset_gate_leeway).

@@ -512,3 +512,28 @@ http {{
         log = s.error_log()
         s.cleanup()
     assert not re.search(r"\[(alert|emerg)\]|exited on signal", log), log
+
+
+# -- asset_gate_token_cache ---------------------------------------------------------------------
+
+def test_token_cache_takes_a_size(conf):
+    assert_ok(conf, config(conf, http="asset_gate_token_cache 16m;"))
+    assert_ok(conf, config(conf, http="asset_gate_token_cache 0;"))
+    text = config(conf, http=f"asset_gate_token_cache lots;  {MARK}")
+    assert_fails_at(conf, text, '"asset_gate_token_cache" directive invalid value')
+    text = config(conf, server=f"asset_gate_token_cache 1m;  {MARK}")
+    assert_fails_at(conf, text, '"asset_gate_token_cache" directive is not allowed here')
+
+
+@pytest.mark.parametrize("size,warned", [("0", False), ("100", True), ("64k", False)])
+def test_links_work_whatever_the_token_cache(make_stack, size, warned):
+    s = make_stack(http_extra=f"asset_gate_token_cache {size};")
+    s.put_org("org-on")
+    s.put_asset(101, org="org-on")
+    token = mint(101)
+    for _ in range(4):  # the same link again: from the cache, or verified afresh
+        r = s.request(f"/exporter/x-101.png?token={token}")
+        assert (r.status, r.body) == (200, PNG)
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert s.request(f"/exporter/x-101.png?token={forged}").status == 404
+    assert ("no verified-token cache of 100 bytes" in s.error_log()) == warned
