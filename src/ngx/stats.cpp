@@ -5,6 +5,11 @@
 #include <ctime>
 
 #include "ngx/heartbeat.hpp"
+#include "ngx/hiredis_compat.hpp"
+#include "ngx/redis_client.hpp"
+#include "ngx/redis_endpoints.hpp"
+#include "ngx/redis_invalidation.hpp"
+#include "ngx/version.hpp"
 
 namespace asset_gate {
 
@@ -159,6 +164,17 @@ void header(Out &o, std::string_view name, std::string_view type, std::string_vi
     o.put("\n");
 }
 
+// What runs: the module's version and the nginx and hiredis it was built against.
+void build_info(Out &o) noexcept {
+    header(o, "asset_gate_build_info", "gauge",
+           "Always 1: the module's version and the nginx and hiredis it was built against.");
+    o.put("asset_gate_build_info{version=\"");
+    o.put(kModuleVersion);
+    o.put("\",nginx=\"" NGINX_VERSION "\",hiredis=\"");
+    o.put(kHiredisVersion);
+    o.put("\"} 1\n");
+}
+
 void exposition(Out &o, const Stats &s) noexcept {
     header(o, "asset_gate_decisions_total", "counter",
            "Requests the gate decided, by surface, token purpose and $asset_gate_reason.");
@@ -272,13 +288,40 @@ void heartbeat_exposition(Out &o, const MainConf *mcf) noexcept {
     }
 }
 
+// Whether this worker's connections to each endpoint are up (connected and set up: AUTH,
+// SELECT, the subscription sent): the worker that answers, as with the heartbeat.
+void redis_exposition(Out &o, const MainConf *mcf) noexcept {
+    if (mcf == nullptr || mcf->endpoints.nelts == 0) return;
+    header(o, "asset_gate_redis_up", "gauge",
+           "1 while the answering worker's connection to the endpoint is up and set up, else 0; "
+           "connection=\"data\" for lookups, \"invalidation\" for the channel's subscriber.");
+    const auto *const *endpoints = static_cast<RedisEndpoint *const *>(mcf->endpoints.elts);
+    for (ngx_uint_t i = 0; i < mcf->endpoints.nelts; i++) {
+        const RedisClient *data = redis_client(endpoints[i]);
+        if (data == nullptr) continue;  // not a worker (or it has no connections)
+        const RedisConnection *conns[] = {data, data->runtime()->subscriber.get()};
+        const char *kinds[] = {"data", "invalidation"};
+        for (int k = 0; k < 2; k++) {
+            if (conns[k] == nullptr) continue;
+            o.put("asset_gate_redis_up{redis=\"");
+            o.label(view(endpoints[i]->name));
+            o.put("\",connection=\"");
+            o.put(kinds[k]);
+            o.put(conns[k]->up() ? "\"} 1\n" : "\"} 0\n");
+        }
+    }
+}
+
 ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     Out o{r->pool};
+    build_info(o);
     if (g_stats != nullptr) exposition(o, *g_stats);
-    heartbeat_exposition(o, static_cast<const MainConf *>(
-                                ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module)));
+    const auto *mcf =
+        static_cast<const MainConf *>(ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
+    redis_exposition(o, mcf);
+    heartbeat_exposition(o, mcf);
     if (o.failed) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = static_cast<off_t>(o.size());

@@ -1,11 +1,13 @@
 """asset_gate_status: Prometheus counters shared by all workers, read back after real traffic."""
 
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from gate import FILE, mint
+from gate import FILE, NGINX, REPO, mint
 
 METRICS = "location = /metrics { asset_gate_status; }"
 
@@ -145,3 +147,48 @@ def test_a_redis_that_refuses_connections_is_counted_and_logged_once_as_an_error
     served_again(s, "the restart")
     back = [l for l in s.error_log().splitlines() if "connected again" in l]
     assert back and all("[error]" in l for l in back), back
+
+
+def test_build_info_names_the_versions_that_run(metered):
+    changelog = (REPO / "debian" / "changelog").read_text().splitlines()[0]
+    version = re.match(r"\S+ \(([^-)]+)", changelog).group(1)
+    nginx = re.search(r"nginx/(\S+)", subprocess.run([NGINX, "-v"], capture_output=True,
+                                                    text=True).stderr).group(1)
+    header = Path("/usr/include/hiredis/hiredis.h").read_text()
+    hiredis = ".".join(re.search(rf"#define HIREDIS_{part} (\d+)", header).group(1)
+                       for part in ("MAJOR", "MINOR", "PATCH"))
+    v = scrape(metered)
+    info = [name for name in v if name.startswith("asset_gate_build_info")]
+    assert info == [f'asset_gate_build_info{{version="{version}",nginx="{nginx}",'
+                    f'hiredis="{hiredis}"}}'], info
+    assert v[info[0]] == 1
+
+
+def redis_up(values):
+    return {re.search(r'connection="(\w+)"', name).group(1): value
+            for name, value in values.items() if name.startswith("asset_gate_redis_up{")}
+
+
+def until_scraped(s, want, timeout=10.0):
+    """Scrapes (each on a new connection, so either worker answers) until four in a row give
+    `want` for the connections' up gauge; returns the last."""
+    deadline, run, got = time.monotonic() + timeout, 0, None
+    while time.monotonic() < deadline:
+        got = redis_up(scrape(s))
+        run = run + 1 if got == want else 0
+        if run >= 4:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"asset_gate_redis_up stayed {got}, not {want}")
+
+
+def test_redis_up_follows_the_connections(make_stack):
+    s = make_stack(server_extra=METRICS, http_extra="asset_gate_invalidation_channel changes;")
+    names = [n for n in scrape(s) if n.startswith("asset_gate_redis_up{")]
+    assert sorted(names) == sorted(f'asset_gate_redis_up{{redis="127.0.0.1:{s.redis.port}",'
+                                   f'connection="{c}"}}' for c in ("data", "invalidation")), names
+    until_scraped(s, {"data": 1, "invalidation": 1})
+    s.redis.stop()
+    until_scraped(s, {"data": 0, "invalidation": 0})
+    s.redis.start()
+    until_scraped(s, {"data": 1, "invalidation": 1}, timeout=15)
