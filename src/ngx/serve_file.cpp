@@ -57,25 +57,16 @@ ngx_int_t open_failed(ngx_http_request_t *r, const ngx_http_core_loc_conf_t *clc
     return rc;
 }
 
-ngx_int_t serve_file(ngx_http_request_t *r) noexcept {
-    // Only the requests this location's gate allowed as content get here (others ended in the
-    // access phase); anything else is refused rather than served.
-    Ctx *ctx = get_ctx(r);
-    if (ctx == nullptr || !ctx->content_allowed || r != r->main) return NGX_HTTP_NOT_FOUND;
-    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
-    ngx_int_t rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) return rc;
-
-    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
-        ngx_http_get_module_loc_conf(r, ngx_http_core_module));
-    ngx_str_t path;
+// The file to serve, '\0'-terminated as ngx_open_cached_file wants it, or the status to answer.
+ngx_int_t file_path(ngx_http_request_t *r, const Ctx *ctx, const ngx_http_core_loc_conf_t *clcf,
+                    ngx_str_t *path) noexcept {
     size_t root;
     u_char *last;
     // The name the access phase classified is a view into the URI it saw: when r->uri no longer
     // holds it, try_files has since set the URI to the alternative it found, which is served.
     const u_char *name = reinterpret_cast<const u_char *>(ctx->path.name.data());
     if (name < r->uri.data || name + ctx->path.name.size() > r->uri.data + r->uri.len) {
-        last = ngx_http_map_uri_to_path(r, &path, &root, 0);
+        last = ngx_http_map_uri_to_path(r, path, &root, 0);
     } else {
         if (clcf->alias == NGX_MAX_SIZE_T_VALUE || clcf->alias > r->uri.len) {
             // alias in a regex location (one nested in the gate's) names the whole file: it
@@ -92,11 +83,28 @@ ngx_int_t serve_file(ngx_http_request_t *r) noexcept {
         // Mapped with the record's location as the URI; $uri keeps the request's.
         ngx_str_t request_uri = r->uri;
         r->uri = uri;
-        last = ngx_http_map_uri_to_path(r, &path, &root, 0);
+        last = ngx_http_map_uri_to_path(r, path, &root, 0);
         r->uri = request_uri;
     }
     if (last == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    path.len = static_cast<size_t>(last - path.data);
+    path->len = static_cast<size_t>(last - path->data);
+    return NGX_OK;
+}
+
+ngx_int_t serve_file(ngx_http_request_t *r) noexcept {
+    // Only the requests this location's gate allowed as content get here (others ended in the
+    // access phase); anything else is refused rather than served.
+    Ctx *ctx = get_ctx(r);
+    if (ctx == nullptr || !ctx->content_allowed || r != r->main) return NGX_HTTP_NOT_FOUND;
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) return rc;
+
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_get_module_loc_conf(r, ngx_http_core_module));
+    ngx_str_t path;
+    rc = file_path(r, ctx, clcf, &path);
+    if (rc != NGX_OK) return rc;
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0, "asset_gate: serving \"%V\"", &path);
 
     ngx_open_file_info_t of;
