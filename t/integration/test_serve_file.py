@@ -118,16 +118,7 @@ def test_an_unreadable_file_is_a_server_error(make_stack):
 
 
 def test_alias_in_a_prefix_location(make_stack):
-    s = make_stack(start=False)
-    s.gate = f"""
-            asset_gate on;
-            asset_gate_key_file {s.keyfile};
-            asset_gate_content inline;
-            alias {s.root}/;
-            add_header X-Reason $asset_gate_reason always;"""
-    s.start()
-    s.put_org("org-on")
-    s.put_asset(101, org="org-on")
+    s = served(make_stack, directives=f"alias {s_root_placeholder}/;")
     r = s.content(101)
     assert outcome(r) == (200, "allowed") and r.body == PNG
 
