@@ -17,6 +17,8 @@ struct Shared {
     ngx_rbtree_t rbtree;
     ngx_rbtree_node_t sentinel;
     ngx_queue_t lru;  // most recently used first
+    ngx_uint_t entries;
+    size_t bytes;  // of the entries (headers, keys, values), not of the slab pages they use
 };
 
 struct Zone {
@@ -73,7 +75,13 @@ Entry *find_locked(Zone *z, ngx_rbtree_key_t hash, std::string_view key) noexcep
     return nullptr;
 }
 
+size_t entry_size(size_t key_len, size_t value_len) noexcept {
+    return offsetof(Entry, data) + key_len + value_len;
+}
+
 void remove_locked(Zone *z, Entry *e) noexcept {
+    z->sh->entries--;
+    z->sh->bytes -= entry_size(e->key_len, e->value_len);
     ngx_queue_remove(&e->lru);
     ngx_rbtree_delete(&z->sh->rbtree, &e->node);
     ngx_slab_free_locked(z->shpool, e);
@@ -128,6 +136,8 @@ ngx_int_t init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept {
     z->shpool->data = z->sh;
     ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel, insert_value);
     ngx_queue_init(&z->sh->lru);
+    z->sh->entries = 0;
+    z->sh->bytes = 0;
 
     static const char kLogCtx[] = " in asset_gate cache zone \"";
     size_t len = sizeof(kLogCtx) + shm_zone->shm.name.len + 1;
@@ -224,7 +234,7 @@ void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view valu
     if (ttl == 0 || kind == CacheHit::miss || key.size() > 0xffff) return;
     auto *z = static_cast<Zone *>(zone->data);
     ngx_rbtree_key_t hash = hash_of(key);
-    size_t size = offsetof(Entry, data) + key.size() + value.size();
+    size_t size = entry_size(key.size(), value.size());
 
     ngx_shmtx_lock(&z->shpool->mutex);
     if (Entry *old = find_locked(z, hash, key)) remove_locked(z, old);
@@ -264,7 +274,20 @@ void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view valu
     if (!value.empty()) ngx_memcpy(e->data + key.size(), value.data(), value.size());
     ngx_rbtree_insert(&z->sh->rbtree, &e->node);
     ngx_queue_insert_head(&z->sh->lru, &e->lru);
+    z->sh->entries++;
+    z->sh->bytes += size;
     ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+CacheUsage cache_usage(ngx_shm_zone_t *zone) noexcept {
+    auto *z = static_cast<Zone *>(zone->data);
+    CacheUsage u;
+    u.size = zone->shm.size;
+    ngx_shmtx_lock(&z->shpool->mutex);
+    u.entries = z->sh->entries;
+    u.bytes = z->sh->bytes;
+    ngx_shmtx_unlock(&z->shpool->mutex);
+    return u;
 }
 
 }  // namespace asset_gate

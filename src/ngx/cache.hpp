@@ -36,4 +36,12 @@ bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept;
 void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, CacheHit kind,
                ngx_msec_t ttl) noexcept;
 
+// What the zone holds: its entries and their bytes, and its size.
+struct CacheUsage {
+    ngx_uint_t entries = 0;
+    size_t bytes = 0;
+    size_t size = 0;
+};
+CacheUsage cache_usage(ngx_shm_zone_t *zone) noexcept;
+
 }  // namespace asset_gate

@@ -288,6 +288,25 @@ void heartbeat_exposition(Out &o, const MainConf *mcf) noexcept {
     }
 }
 
+// The shared record cache's fill.
+void cache_exposition(Out &o, const MainConf *mcf) noexcept {
+    if (mcf == nullptr || mcf->cache_zone == nullptr) return;
+    const CacheUsage u = cache_usage(mcf->cache_zone);
+    header(o, "asset_gate_cache_entries", "gauge", "Records (and absences) in the shared cache.");
+    o.put("asset_gate_cache_entries ");
+    o.num(u.entries);
+    o.put("\n");
+    header(o, "asset_gate_cache_bytes", "gauge",
+           "Bytes the shared cache's entries take (headers, keys, values).");
+    o.put("asset_gate_cache_bytes ");
+    o.num(u.bytes);
+    o.put("\n");
+    header(o, "asset_gate_cache_size_bytes", "gauge", "The shared cache zone's size.");
+    o.put("asset_gate_cache_size_bytes ");
+    o.num(u.size);
+    o.put("\n");
+}
+
 // Whether this worker's connections to each endpoint are up (connected and set up: AUTH,
 // SELECT, the subscription sent): the worker that answers, as with the heartbeat.
 void redis_exposition(Out &o, const MainConf *mcf) noexcept {
@@ -320,6 +339,7 @@ ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     if (g_stats != nullptr) exposition(o, *g_stats);
     const auto *mcf =
         static_cast<const MainConf *>(ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
+    cache_exposition(o, mcf);
     redis_exposition(o, mcf);
     heartbeat_exposition(o, mcf);
     if (o.failed) return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -192,3 +192,27 @@ def test_redis_up_follows_the_connections(make_stack):
     until_scraped(s, {"data": 0, "invalidation": 0})
     s.redis.start()
     until_scraped(s, {"data": 1, "invalidation": 1}, timeout=15)
+
+
+def test_cache_fill_is_shown(make_stack):
+    metered = make_stack(server_extra=METRICS, http_extra="asset_gate_invalidation_channel changes;")
+    metered.put_org("org-1")
+    v = scrape(metered)
+    assert v["asset_gate_cache_entries"] == 0 and v["asset_gate_cache_bytes"] == 0
+    assert v["asset_gate_cache_size_bytes"] == 1024 * 1024  # the stack's 1m zone
+    for asset in (102, 103, 104):
+        metered.put_asset(asset)
+        assert metered.content(asset).status == 200
+    assert metered.content(999).status == 404  # an absence is cached too
+    v = scrape(metered)
+    assert v["asset_gate_cache_entries"] == 5  # three assets, their org, and asset 999
+    assert 5 * 64 < v["asset_gate_cache_bytes"] < 5 * 512
+    # An invalidation takes its entry, and its bytes, out.
+    bytes_before = v["asset_gate_cache_bytes"]
+    deadline = time.monotonic() + 5
+    while scrape(metered)["asset_gate_cache_entries"] != 4 and time.monotonic() < deadline:
+        metered.redis.client.publish("changes", "asset:102")  # again, if it came before SUBSCRIBE
+        time.sleep(0.05)
+    v = scrape(metered)
+    assert v["asset_gate_cache_entries"] == 4
+    assert v["asset_gate_cache_bytes"] < bytes_before
