@@ -190,5 +190,10 @@ lint: $(NGX_BUILD)/Makefile
 	if [ $$status -ne 0 ]; then echo "lint: FAILED (findings above)"; exit 1; fi; \
 	echo "lint: cppcheck and clang-tidy found nothing in src/core, src/ngx, src/tools"
 
+# A dist leg bind-mounts /dev and the work tree into its root under build/dist: removing
+# build/ through those mounts would delete the host's device nodes and this checkout. Refuse
+# while any mount is left under build/ (a leg still running, or one that was killed).
 clean:
-	rm -rf $(BUILD)
+	@if awk -v b="$(BUILD)/" 'index($$2, b) == 1 { print "  " $$2; n++ } END { exit !n }' /proc/self/mounts; then \
+	    echo "clean: the mounts above are still under $(BUILD); unmount them first (umount -R PATH)" >&2; exit 1; fi
+	rm -rf --one-file-system $(BUILD)
