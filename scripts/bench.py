@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import jwt
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "t" / "integration"))
-from gate import free_port  # noqa: E402  (ports no other service or client source port takes)
+from gate import free_port, wait_port  # noqa: E402  (the integration tests' own helpers)
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "build" / "ngx_http_asset_gate_module.so"
@@ -38,17 +37,6 @@ NGINX = "/usr/sbin/nginx"
 KEY = "bench-current-signing-key-0123456789abcdef"
 NAME = "export-weekly-report-2026-05-27-101010.png"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def wait_port(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 FIRST_MANY = 10000  # the rotating workloads' asset ids start here

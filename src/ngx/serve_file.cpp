@@ -149,7 +149,6 @@ ngx_int_t serve_file(ngx_http_request_t *r) noexcept {
     b->in_file = of.size != 0;
     b->last_buf = 1;
     b->last_in_chain = 1;
-    b->sync = !b->in_file && !b->last_buf;
     b->file = file;
     file->fd = of.fd;
     file->name = path;

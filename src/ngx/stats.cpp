@@ -164,6 +164,16 @@ void header(Out &o, std::string_view name, std::string_view type, std::string_vi
     o.put("\n");
 }
 
+// A metric of one unlabelled sample: its HELP and TYPE lines, then its value.
+void single(Out &o, std::string_view name, std::string_view type, std::string_view help,
+            ngx_atomic_uint_t value) noexcept {
+    header(o, name, type, help);
+    o.put(name);
+    o.put(" ");
+    o.num(value);
+    o.put("\n");
+}
+
 // What runs: the module's version and the nginx and hiredis it was built against.
 void build_info(Out &o) noexcept {
     header(o, "asset_gate_build_info", "gauge",
@@ -202,15 +212,11 @@ void exposition(Out &o, const Stats &s) noexcept {
     o.put("\nasset_gate_cache_lookups_total{result=\"miss\"} ");
     o.num(s.cache[static_cast<int>(CacheEvent::miss)]);
     o.put("\n");
-    header(o, "asset_gate_cache_evictions_total", "counter",
-           "Live entries evicted to make room in the shared cache.");
-    o.put("asset_gate_cache_evictions_total ");
-    o.num(s.cache[static_cast<int>(CacheEvent::eviction)]);
-    o.put("\n");
-    header(o, "asset_gate_redis_commands_total", "counter", "Commands sent to Redis.");
-    o.put("asset_gate_redis_commands_total ");
-    o.num(s.redis[static_cast<int>(RedisEvent::command)]);
-    o.put("\n");
+    single(o, "asset_gate_cache_evictions_total", "counter",
+           "Live entries evicted to make room in the shared cache.",
+           s.cache[static_cast<int>(CacheEvent::eviction)]);
+    single(o, "asset_gate_redis_commands_total", "counter", "Commands sent to Redis.",
+           s.redis[static_cast<int>(RedisEvent::command)]);
     header(o, "asset_gate_redis_errors_total", "counter",
            "Redis commands that failed: an error or unusable reply, a broken connection, or "
            "the deadline.");
@@ -219,11 +225,9 @@ void exposition(Out &o, const Stats &s) noexcept {
     o.put("\nasset_gate_redis_errors_total{kind=\"timeout\"} ");
     o.num(s.redis[static_cast<int>(RedisEvent::timeout)]);
     o.put("\n");
-    header(o, "asset_gate_redis_reconnects_total", "counter",
-           "Connections to Redis established again after one was lost or refused.");
-    o.put("asset_gate_redis_reconnects_total ");
-    o.num(s.redis[static_cast<int>(RedisEvent::reconnect)]);
-    o.put("\n");
+    single(o, "asset_gate_redis_reconnects_total", "counter",
+           "Connections to Redis established again after one was lost or refused.",
+           s.redis[static_cast<int>(RedisEvent::reconnect)]);
     header(o, "asset_gate_redis_latency_seconds", "histogram",
            "Time from sending a command to its reply.");
     ngx_atomic_uint_t cumulative = 0;
@@ -292,19 +296,11 @@ void heartbeat_exposition(Out &o, const MainConf *mcf) noexcept {
 void cache_exposition(Out &o, const MainConf *mcf) noexcept {
     if (mcf == nullptr || mcf->cache_zone == nullptr) return;
     const CacheUsage u = cache_usage(mcf->cache_zone);
-    header(o, "asset_gate_cache_entries", "gauge", "Records (and absences) in the shared cache.");
-    o.put("asset_gate_cache_entries ");
-    o.num(u.entries);
-    o.put("\n");
-    header(o, "asset_gate_cache_bytes", "gauge",
-           "Bytes the shared cache's entries take (headers, keys, values).");
-    o.put("asset_gate_cache_bytes ");
-    o.num(u.bytes);
-    o.put("\n");
-    header(o, "asset_gate_cache_size_bytes", "gauge", "The shared cache zone's size.");
-    o.put("asset_gate_cache_size_bytes ");
-    o.num(u.size);
-    o.put("\n");
+    single(o, "asset_gate_cache_entries", "gauge", "Records (and absences) in the shared cache.",
+           u.entries);
+    single(o, "asset_gate_cache_bytes", "gauge",
+           "Bytes the shared cache's entries take (headers, keys, values).", u.bytes);
+    single(o, "asset_gate_cache_size_bytes", "gauge", "The shared cache zone's size.", u.size);
 }
 
 // Whether this worker's connections to each endpoint are up (connected and set up: AUTH,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gate import FILE, NGINX, REPO, mint
+from gate import FILE, NGINX, REPO
 
 METRICS = "location = /metrics { asset_gate_status; }"
 
