@@ -401,7 +401,10 @@ def test_db_only_content_is_materialised_and_served_through_nginx(db, make_stack
 
     db.sql("UPDATE posthog_exportedasset SET content = %s WHERE id = %s", (b"\x89PNG second take", asset))
     wait_for(lambda: s.redis.client.hget(f"asset:{asset}", "location") != rec["location"], "the new content")
-    assert not path.exists()                                  # the old file is gone
+    # the record moves first and the stale file goes after it, so that no record names a missing
+    # file: the old file is gone moments after the new location shows
+    assert (s.root / s.redis.client.hget(f"asset:{asset}", "location")).exists()
+    wait_for(lambda: not path.exists(), "the old file to go")
     assert s.content(asset, name=name).body == b"\x89PNG second take"
 
     db.sql("DELETE FROM posthog_exportedasset WHERE id = %s", (asset,))
