@@ -6,8 +6,8 @@ user-space work nginx and the module do for one request (kernel networking is no
 Single-process nginx under valgrind, one keep-alive connection. Modes: plain static nginx
 (`root`, the same file by its path), the same with the gate's token in the URL (which it
 ignores: the longer request line's parse), static with try_files (the old ceiling),
-the gate with one link and a warm cache (inline, `root`), and the gate with a new token each
-request.
+the gate with one link and a warm cache (inline, `root`), the gate with 500 assets in turn
+(warm: each link seen once before counting), and the gate with a new token each request.
 
     scripts/bench_instructions.py [--requests 2000] [--annotate]
 """
@@ -29,13 +29,18 @@ import bench  # noqa: E402  (the same fixtures as the throughput benchmark)
 import redis  # noqa: E402
 
 
+ROTATING = 500  # the "many" mode's assets: within the default token cache and the zone
+
+
 def count(mode, requests, annotate, keep=None):
     work = Path(tempfile.mkdtemp(prefix="asset-gate-cg-"))
     work.chmod(0o755)
     www = work / "www"
-    blob = www / "exports/png/team-1/task-101/blob"
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(os.urandom(2048))
+    ids = [101] + (list(range(1000, 1000 + ROTATING)) if mode == "many" else [])
+    for asset in ids:
+        blob = www / f"exports/png/team-1/task-{asset}/blob"
+        blob.parent.mkdir(parents=True)
+        blob.write_bytes(os.urandom(2048))
     for p in [www, *www.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     (work / "keys").write_text(bench.KEY + "\n")
@@ -47,8 +52,9 @@ def count(mode, requests, annotate, keep=None):
     try:
         bench.wait_port(redis_port)
         rc = redis.Redis(port=redis_port)
-        rc.hset("asset:101", mapping={"org": "org-1", "format": "image/png",
-                                      "location": "exports/png/team-1/task-101/blob"})
+        for asset in ids:
+            rc.hset(f"asset:{asset}", mapping={"org": "org-1", "format": "image/png",
+                                               "location": f"exports/png/team-1/task-{asset}/blob"})
         rc.hset("org:org-1", mapping={"security_settings": "1", "allow_public": "1"})
         port = bench.free_port()
         if mode in ("plain", "plain_token"):  # the same file, by its path
@@ -84,6 +90,9 @@ http {{
             paths = iter([f"/exporter/{bench.NAME}?token=" + bench.jwt.encode(
                 {"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, bench.KEY,
                 algorithm="HS256") for i in range(requests + 50)])
+        elif mode == "many":  # every link fetched before: the caches hold them all
+            paths = itertools.cycle([f"/exporter/{bench.NAME}?token={bench.mint(a)}"
+                                     for a in ids[1:]])
         else:
             token = "" if mode in ("plain", "try_files") else f"?token={bench.mint(101)}"
             # plain_token: plain static nginx asked with the gate's token too, which it ignores:
@@ -100,7 +109,7 @@ http {{
             if r.status != 200:
                 raise RuntimeError(f"{mode}: status {r.status}")
 
-        for _ in range(50):  # warm: caches filled, pools grown
+        for _ in range(ROTATING + 50 if mode == "many" else 50):  # warm: caches filled, pools grown
             get()
         subprocess.run(["callgrind_control", "--zero", str(vg.pid)], check=True,
                        capture_output=True)
@@ -144,7 +153,7 @@ def main():
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
     counts = {mode: count(mode, args.requests, args.annotate, args.keep)
-              for mode in ("plain", "plain_token", "try_files", "warm", "new_token")}
+              for mode in ("plain", "plain_token", "try_files", "warm", "many", "new_token")}
     plain = counts["plain"]
     print(f"\nuser-space instructions per request (callgrind, {args.requests} keep-alive requests, "
           "single-process nginx):")
@@ -152,6 +161,7 @@ def main():
                         ("plain_token", "plain static, with the gate's token in the URL"),
                         ("try_files", "static with try_files (old ceiling)"),
                         ("warm", "the gate, one link, warm cache (inline, root)"),
+                        ("many", f"the gate, {ROTATING} links in turn, warm"),
                         ("new_token", "the gate, a new token each request")):
         n = counts[mode]
         extra = "" if mode == "plain" else f"   {n - plain:+.0f} ({n / plain:.2f}x)"

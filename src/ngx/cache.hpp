@@ -30,9 +30,9 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
 bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept;
 
 // Stores `value` (empty unless positive) as `kind` for `ttl` milliseconds. When the zone is
-// full it first drops expired entries; only a small entry may then evict a few of the least
-// recently used live ones; an entry over an eighth of the zone is not stored. A failed store
-// evicts nothing else and only logs.
+// full it first drops expired entries; only a small entry may then evict a few live ones, the
+// oldest not hit since they were last passed over (second chance); an entry over an eighth of
+// the zone is not stored. A failed store evicts nothing else and only logs.
 void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, CacheHit kind,
                ngx_msec_t ttl) noexcept;
 

@@ -3,6 +3,7 @@
 pinned against a real nginx and a real redis-server. DESIGN.md sections 1, 4, 5, 6."""
 
 import concurrent.futures
+import re
 import socket
 import threading
 import time
@@ -266,6 +267,33 @@ def test_a_large_valid_record_is_served_without_evicting_others(make_stack):
     for _ in range(3):
         assert s.content(199).status == 200
     assert "asset_gate_cache_evictions_total 0" in s.request("/metrics").body.decode()
+
+
+def test_a_full_zone_evicts_the_cold_keeps_the_hot_and_never_mixes_records(make_stack):
+    """A zone far smaller than the records: each asset still answers with its own file, the
+    zone evicts, and an asset fetched between every two others keeps its entry (second
+    chance) where the cold ones, each fetched once a round, are fetched from Redis again."""
+    s = make_stack(cache=False, http_extra="asset_gate_cache_zone small:32k; "
+                   "asset_gate_cache_valid 60s; asset_gate_cache_negative 60s;",
+                   server_extra="location = /metrics { asset_gate_status; }")
+    s.put_org("org-1")
+    cold = list(range(1000, 1400))
+    hot = 999
+    for i in [hot, *cold]:
+        s.put_asset(i, org="org-1", content=PNG + str(i).encode())
+    s.redis.log_every_command()
+    for _round in range(2):
+        for i in cold:
+            for asset in (i, hot):
+                r = s.content(asset)
+                assert (r.status, r.body) == (200, PNG + str(asset).encode()), (asset, r.status)
+    metrics = s.request("/metrics").body.decode()
+    evictions = int(re.search(r"^asset_gate_cache_evictions_total (\d+)$", metrics, re.M).group(1))
+    entries = int(re.search(r"^asset_gate_cache_entries (\d+)$", metrics, re.M).group(1))
+    assert evictions > 0 and 0 < entries < len(cold), (evictions, entries)
+    assert s.redis.logged("HGETALL", f"asset:{hot}") <= 2
+    # the zone holds a fraction of the cold assets: a round later each is fetched again
+    assert s.redis.logged("HGETALL", "asset:1") >= 2 * len(cold) - entries
 
 
 # -- 16: an invalidation racing a pending lookup is not lost ----------------------------------
