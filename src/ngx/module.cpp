@@ -390,10 +390,8 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
         !add_phase_handler(cf, NGX_HTTP_REWRITE_PHASE, rewrite_guard)) {
         return NGX_ERROR;
     }
-    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf, mcf) != NGX_OK ||
-        serve_file_setup(cf, mcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    if (log_mask_init(cf) != NGX_OK || s3_postconfiguration(cf, mcf) != NGX_OK) return NGX_ERROR;
+    serve_file_setup(mcf);
     return header_filter_init(cf);
 }
 

@@ -146,7 +146,7 @@ inline bool allowed(const Ctx *ctx) noexcept {
 }
 // Inline gates whose location has no content handler (proxy_pass) serve the record's file
 // below the location's root themselves (serve_file.cpp).
-ngx_int_t serve_file_setup(ngx_conf_t *cf, const MainConf *mcf) noexcept;
+void serve_file_setup(const MainConf *mcf) noexcept;
 
 ngx_int_t add_variables(ngx_conf_t *cf) noexcept;
 ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;

@@ -171,7 +171,7 @@ ngx_int_t serve_file_entry(ngx_http_request_t *r) noexcept {
 
 }  // namespace
 
-ngx_int_t serve_file_setup(ngx_conf_t *, const MainConf *mcf) noexcept {
+void serve_file_setup(const MainConf *mcf) noexcept {
     auto *gates = static_cast<const GateRef *>(mcf->gates.elts);
     for (ngx_uint_t i = 0; i < mcf->gates.nelts; i++) {
         const LocConf *g = gates[i].conf;
@@ -180,7 +180,6 @@ ngx_int_t serve_file_setup(ngx_conf_t *, const MainConf *mcf) noexcept {
         if (!g->content_inline || g->s3.redirect || clcf->handler != nullptr) continue;
         clcf->handler = serve_file_entry;
     }
-    return NGX_OK;
 }
 
 }  // namespace asset_gate
