@@ -25,37 +25,42 @@ GateHealth health_of_gate(const LocConf *conf) noexcept {
     return g;
 }
 
-// The one-line body: "ok", or the part that is not and why.
+// The line for a problem of `gate`.
+u_char *gate_problem(u_char *p, u_char *end, const HealthVerdict &v, const LocConf &gate) noexcept {
+    const ngx_str_t name = ngx_view(unhealthy_name(v.problem));
+    switch (v.problem) {
+        case Unhealthy::redis_down:
+            return ngx_slprintf(p, end, "redis: %V (%V)\n", &name, &gate.redis.endpoint->name);
+        case Unhealthy::sync_stale:
+            return ngx_slprintf(p, end, "sync: %V (heartbeat %V %L s %s, max %T s)\n", &name,
+                                &gate.heartbeat->key, v.age < 0 ? -v.age : v.age,
+                                v.age < 0 ? "ahead" : "old", gate.sync_max_age);
+        case Unhealthy::sync_unknown:
+            return ngx_slprintf(p, end, "sync: %V (heartbeat %V missing, malformed or unread)\n",
+                                &name, &gate.heartbeat->key);
+        case Unhealthy::no_keys:
+            return ngx_slprintf(p, end, "keys: none\n");
+        case Unhealthy::none:
+        case Unhealthy::no_gate:
+            break;
+    }
+    return ngx_slprintf(p, end, "gate: none\n");
+}
+
+// The one-line body: "ok", or the part that is not and why. `gate`: the gate the verdict
+// names, null when there is none.
 ngx_str_t describe(ngx_pool_t *pool, const HealthVerdict &v, const LocConf *gate) noexcept {
     constexpr size_t kRoom = 256;  // names are cut short rather than overflow the line
     ngx_str_t out{0, static_cast<u_char *>(ngx_pnalloc(pool, kRoom))};
     if (out.data == nullptr) return out;
     u_char *end = out.data + kRoom;
     u_char *p = out.data;
-    const std::string_view what = unhealthy_name(v.problem);
-    const ngx_str_t name = ngx_view(what);
-    switch (v.problem) {
-        case Unhealthy::none:
-            p = ngx_slprintf(p, end, "ok\n");
-            break;
-        case Unhealthy::redis_down:
-            p = ngx_slprintf(p, end, "redis: %V (%V)\n", &name, &gate->redis.endpoint->name);
-            break;
-        case Unhealthy::sync_stale:
-            p = ngx_slprintf(p, end, "sync: %V (heartbeat %V %L s %s, max %T s)\n", &name,
-                             &gate->heartbeat->key, v.age < 0 ? -v.age : v.age,
-                             v.age < 0 ? "ahead" : "old", gate->sync_max_age);
-            break;
-        case Unhealthy::sync_unknown:
-            p = ngx_slprintf(p, end, "sync: %V (heartbeat %V missing, malformed or unread)\n",
-                             &name, &gate->heartbeat->key);
-            break;
-        case Unhealthy::no_keys:
-            p = ngx_slprintf(p, end, "keys: none\n");
-            break;
-        case Unhealthy::no_gate:
-            p = ngx_slprintf(p, end, "gate: none\n");
-            break;
+    if (v.problem == Unhealthy::none) {
+        p = ngx_slprintf(p, end, "ok\n");
+    } else if (gate == nullptr) {
+        p = ngx_slprintf(p, end, "gate: none\n");
+    } else {
+        p = gate_problem(p, end, v, *gate);
     }
     out.len = static_cast<size_t>(p - out.data);
     return out;
