@@ -11,6 +11,12 @@ namespace asset_gate {
 
 namespace {
 
+// A location with asset_gate_health, for the checks at postconfiguration.
+struct HealthRef {
+    ngx_http_core_loc_conf_t *location;
+    ConfSite site;
+};
+
 GateHealth health_of_gate(const LocConf *conf) noexcept {
     GateHealth g;
     g.has_keys = conf->token.keys != nullptr && !conf->token.keys->empty();
@@ -111,24 +117,34 @@ ngx_int_t health_handler(ngx_http_request_t *r) noexcept {
 char *health_set(ngx_conf_t *cf, ngx_command_t *, void *) noexcept {
     auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
         ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
-    if (clcf->handler != nullptr) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"asset_gate_health\" cannot share a location with another content "
-                           "handler");
-        return conf_error();
-    }
-    clcf->handler = [](ngx_http_request_t *r) -> ngx_int_t { return health_handler(r); };
     auto *mcf =
         static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
-    if (!mcf->health) mcf->health_site = conf_site(cf);
-    mcf->health = 1;
+    if (mcf->health == nullptr) {
+        mcf->health = ngx_array_create(cf->pool, 1, sizeof(HealthRef));
+        if (mcf->health == nullptr) return conf_error();
+    }
+    auto *ref = static_cast<HealthRef *>(ngx_array_push(mcf->health));
+    if (ref == nullptr) return conf_error();
+    *ref = {clcf, conf_site(cf)};
+    // Another content handler set before this line is replaced, one set after replaces this:
+    // health_check_conf finds either.
+    if (clcf->handler == nullptr) clcf->handler = health_handler;
     return NGX_CONF_OK;
 }
 
 ngx_int_t health_check_conf(ngx_conf_t *cf, const MainConf *mcf) noexcept {
-    if (!mcf->health || mcf->enabled) return NGX_OK;
-    site_error(cf, mcf->health_site,
-               "\"asset_gate_health\" needs a location with \"asset_gate on\"");
+    if (mcf->health == nullptr) return NGX_OK;
+    const auto *refs = static_cast<const HealthRef *>(mcf->health->elts);
+    for (ngx_uint_t i = 0; i < mcf->health->nelts; i++) {
+        if (refs[i].location->handler != health_handler) {
+            site_error(cf, refs[i].site,
+                       "\"asset_gate_health\" cannot share a location with another content "
+                       "handler");
+            return NGX_ERROR;
+        }
+    }
+    if (mcf->enabled) return NGX_OK;
+    site_error(cf, refs[0].site, "\"asset_gate_health\" needs a location with \"asset_gate on\"");
     return NGX_ERROR;
 }
 

@@ -142,8 +142,12 @@ def test_health_takes_no_arguments(conf):
 
 
 def test_health_cannot_share_a_location_with_another_content_handler(conf):
-    text = config(conf, server="location = /healthz { asset_gate_status; asset_gate_health; }  # <-")
-    assert_fails_at(conf, text, '"asset_gate_health" cannot share a location')
+    # Before it or after it: either would answer instead of it.
+    for other in ("asset_gate_status;", "proxy_pass http://127.0.0.1:9;"):
+        text = config(conf, server=f"location = /healthz {{ {other}\n asset_gate_health;  # <-\n }}")
+        assert_fails_at(conf, text, '"asset_gate_health" cannot share a location')
+        text = config(conf, server=f"location = /healthz {{ asset_gate_health;  # <-\n {other} }}")
+        assert_fails_at(conf, text, '"asset_gate_health" cannot share a location')
 
 
 def test_health_without_any_gate_fails_at_its_line(conf):
