@@ -10,7 +10,7 @@ PACKAGES=(
     python3 python3-pytest python3-jwt python3-redis python3-requests python3-botocore
     python3-psycopg2 postgresql
     debhelper wrk curl procps valgrind nghttp2-client openssl binutils caddy
-    debootstrap
+    debootstrap prometheus
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/secret_file.hpp"
+#include "ngx/health.hpp"
 #include "ngx/heartbeat.hpp"
 #include "ngx/log_mask.hpp"
 #include "ngx/redis_client.hpp"
@@ -348,6 +349,8 @@ ngx_command_t g_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(sync_max_age), nullptr},
     {ngx_string("asset_gate_status"), AG_LOC | NGX_CONF_NOARGS, set_status,
      NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_health"), AG_LOC | NGX_CONF_NOARGS, health_set,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr},
     {ngx_string("asset_gate_s3_endpoint"), AG_ANY | NGX_CONF_TAKE1, s3_set_endpoint,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(s3), nullptr},
     {ngx_string("asset_gate_s3_bucket"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
@@ -381,6 +384,7 @@ bool add_phase_handler(ngx_conf_t *cf, ngx_http_phases phase, ngx_http_handler_p
 ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
     MainConf *mcf = main_conf(cf);
     if ((mcf->enabled || mcf->status) && stats_zone_add(cf) != NGX_OK) return NGX_ERROR;
+    if (health_check_conf(cf, mcf) != NGX_OK) return NGX_ERROR;
     if (!mcf->enabled) return NGX_OK;  // no gate anywhere: stay out of every request's way
     if (check_targets(cf, mcf) != NGX_OK) return NGX_ERROR;
     // The rewrite-phase guard is registered after the rewrite module's (a dynamic module's

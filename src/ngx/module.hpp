@@ -38,6 +38,7 @@ struct MainConf {
     ngx_array_t heartbeats;      // of HeartbeatSource *: the sync heartbeats gates check
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
+    ngx_array_t *health;         // of HealthRef (health.cpp): asset_gate_health's; or null
     ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
     size_t token_cache;          // asset_gate_token_cache: bytes of verified tokens per worker
 };
