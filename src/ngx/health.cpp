@@ -135,7 +135,16 @@ char *health_set(ngx_conf_t *cf, ngx_command_t *, void *) noexcept {
 ngx_int_t health_check_conf(ngx_conf_t *cf, const MainConf *mcf) noexcept {
     if (mcf->health == nullptr) return NGX_OK;
     const auto *refs = static_cast<const HealthRef *>(mcf->health->elts);
+    const auto *gates = static_cast<const GateRef *>(mcf->gates.elts);
     for (ngx_uint_t i = 0; i < mcf->health->nelts; i++) {
+        // The gate would decide the health request as a link (a 404) before it reached here.
+        for (ngx_uint_t j = 0; j < mcf->gates.nelts; j++) {
+            if (gates[j].location == refs[i].location) {
+                site_error(cf, refs[i].site,
+                           "\"asset_gate_health\" cannot be in a location with \"asset_gate on\"");
+                return NGX_ERROR;
+            }
+        }
         if (refs[i].location->handler != health_handler) {
             site_error(cf, refs[i].site,
                        "\"asset_gate_health\" cannot share a location with another content "

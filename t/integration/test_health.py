@@ -154,3 +154,14 @@ def test_health_without_any_gate_fails_at_its_line(conf):
     text = config(conf, gate="return 404;", server="location = /healthz { asset_gate_health; }  # <-")
     text = text.replace("try_files /$asset_gate_location =404;", "")
     assert_fails_at(conf, text, '"asset_gate_health" needs a location with "asset_gate on"')
+
+
+def test_health_cannot_be_in_a_gate_location(conf):
+    # The gate would answer the health request as a link without a token: a 404.
+    text = config(conf, gate=f"""
+            asset_gate on;
+            asset_gate_key_file {conf.keyfile};
+            asset_gate_render @render;
+            asset_gate_content @content;
+            asset_gate_health;  # <-""")
+    assert_fails_at(conf, text, '"asset_gate_health" cannot be in a location with "asset_gate on"')

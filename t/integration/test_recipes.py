@@ -312,10 +312,13 @@ def test_hobby_sharing_switch_and_sync_heartbeat(hobby):
     assert "sync_stale" in s.access_log()
 
 
-def test_hobby_status_is_local_only_and_counts(hobby):
+def test_hobby_status_and_health_are_local_only(hobby):
     s, caddy, web = hobby
     r = s.request("/_asset_gate/metrics")
     assert r.status == 200 and b"asset_gate_decisions_total" in r.body
+    r = s.request("/_asset_gate/health")
+    assert (r.status, r.body) == (200, b"ok\n")
+    assert caddy.get("/_asset_gate/health")[2] != b"ok\n"
     # through Caddy the status location is not routed to the gate at all
     status, _h, body = caddy.get("/_asset_gate/metrics")
     assert b"asset_gate_decisions_total" not in body
@@ -359,3 +362,4 @@ def test_s3_recipe_serves_from_a_virtual_host_region_signed_store(store, request
     assert f"/{region}/s3/aws4_request" in rec.headers["authorization"]
     # what reveals the store is not passed on
     assert r.header("x-amz-request-id") is None and r.header("server") != "AmazonS3"
+    assert s.request("/_asset_gate/health").status == 200
