@@ -1,15 +1,22 @@
-"""`make deb` builds libnginx-mod-http-asset-gate the way Debian builds its own nginx modules;
-installed on this machine, the packaged nginx loads it through modules-available/-enabled."""
+"""`make deb` builds libnginx-mod-http-asset-gate the way Debian builds its own nginx modules,
+and asset-gate-sync; lintian finds no error or warning in them; installed on this machine, the
+packaged nginx loads the module through modules-available/-enabled, the example configuration
+passes nginx -t, both tools run from PATH, and both packages go again cleanly."""
 
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
+import jwt
 import pytest
 
-from gate import REPO
+from gate import AUDIENCE, REPO, free_port
 
 PACKAGE = "libnginx-mod-http-asset-gate"
 SNIPPET = Path("/usr/share/nginx/modules-available/mod-http-asset-gate.conf")
+DOC = Path("/usr/share/doc") / PACKAGE
+EXAMPLE = DOC / "examples" / "asset-gate.conf"
 
 
 def run(*args, **kw):
@@ -130,3 +137,125 @@ def test_the_installed_sync_runs_and_refuses_a_missing_database(sync_installed):
     assert run("/usr/bin/asset-gate-sync", "--help").returncode == 0
     r = run("/usr/bin/asset-gate-sync", "watch", env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "no database" in r.stderr, (r.returncode, r.stderr)
+
+
+# --- what the packages hold, and lintian's verdict on them -------------------------------------
+
+def test_lintian_finds_no_error_or_warning_in_the_packages(installed):
+    """On the .changes, so every .deb of the build (the -dbgsym one too) and the .buildinfo."""
+    assert shutil.which("lintian"), "lintian is missing: scripts/install-deps.sh installs it"
+    changes = list((REPO / "build" / "deb").glob("asset-gate_*.changes"))
+    assert len(changes) == 1, changes
+    listed = changes[0].read_text()
+    assert f"{PACKAGE}_" in listed and f"{SYNC_PACKAGE}_" in listed, listed
+    result = run("lintian", "--fail-on", "error,warning", str(changes[0]))
+    tags = [line for line in result.stdout.splitlines() if re.match(r"[EW]: ", line)]
+    assert tags == [] and result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_module_package_holds_the_token_tool_docs_and_licence(installed):
+    files = set(run("dpkg", "-L", PACKAGE).stdout.splitlines())
+    for f in ("/usr/bin/asset-gate-token", "/usr/share/man/man1/asset-gate-token.1.gz",
+              str(EXAMPLE), str(DOC / "README.md.gz"), str(DOC / "README.Debian"),
+              str(DOC / "copyright"), str(SNIPPET)):
+        assert f in files, (f, sorted(files))
+    # the compiled tool itself, not the repository's wrapper script
+    assert Path("/usr/bin/asset-gate-token").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_the_packaged_copyright_is_dep5_with_the_licence_text_of_LICENSE(installed):
+    copyright = (DOC / "copyright").read_text()
+    assert copyright.startswith("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/")
+    assert "License: BSD-2-clause" in copyright and "proprietary" not in copyright
+    # The licence's text in DEP-5 form: indented by one space, blank lines as " .".
+    body = (REPO / "LICENSE").read_text().split("\n\n", 1)[1].rstrip("\n")
+    dep5 = "\n".join(" " + line if line else " ." for line in body.split("\n"))
+    assert dep5 in copyright
+
+
+def test_the_installed_token_tool_mints_what_pyjwt_verifies_and_inspects_it(installed, tmp_path):
+    tool = shutil.which("asset-gate-token", path="/usr/bin:/bin")
+    assert tool == "/usr/bin/asset-gate-token"
+    assert run(tool, "--help").returncode == 0
+    key = "deb-test-signing-key-0123456789abcdef0123"
+    keys = tmp_path / "keys"
+    keys.write_text(key + "\n")
+    minted = run(tool, "mint", "--key-file", str(keys), "--id", "42", "--purpose", "render")
+    assert minted.returncode == 0, minted.stderr
+    claims = jwt.decode(minted.stdout.strip(), key, algorithms=["HS256"], audience=AUDIENCE)
+    assert claims["id"] == 42 and claims["purpose"] == "render"
+    inspected = run(tool, "inspect", "--key-file", str(keys), minted.stdout.strip())
+    assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+    keys.write_text("another-key-that-did-not-sign-it-0123456789\n")
+    refused = run(tool, "inspect", "--key-file", str(keys), minted.stdout.strip())
+    assert refused.returncode == 1 and "bad_signature" in refused.stdout, refused.stdout
+
+
+def test_the_example_configuration_passes_nginx_t_with_the_installed_module(installed, tmp_path):
+    """The example as the package installs it, dropped into a test nginx.conf that loads the
+    module through the modules-available snippet; only what must exist or be free here is
+    changed: the key file, the log directory and the listen addresses."""
+    example = EXAMPLE.read_text()
+    keys = tmp_path / "keys"
+    keys.write_text("deb-test-signing-key-0123456789abcdef0123\n")
+    for needed in ("asset_gate_key_file /etc/asset_gate/keys;", "/var/log/nginx/",
+                   "asset_gate_cache_zone ", "asset_gate_redis ", "asset_gate_status;",
+                   "asset_gate_content @"):
+        assert needed in example, needed
+    text = example.replace("/etc/asset_gate/keys", str(keys))
+    text = text.replace("/var/log/nginx/", f"{tmp_path}/")
+    text, listens = re.subn(r"^(\s*)listen [^;]+;", lambda m: f"{m.group(1)}listen 127.0.0.1:{free_port()};",
+                            text, flags=re.M)
+    assert listens == 2, listens
+    (tmp_path / "asset-gate.conf").write_text(text)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""
+include {SNIPPET};
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{}}
+http {{
+    include {tmp_path}/asset-gate.conf;
+}}
+""")
+    result = run("/usr/sbin/nginx", "-t", "-c", str(conf))
+    assert result.returncode == 0 and "syntax is ok" in result.stderr, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_the_sync_package_holds_its_man_page_docs_and_licence(sync_installed):
+    files = set(run("dpkg", "-L", SYNC_PACKAGE).stdout.splitlines())
+    doc = Path("/usr/share/doc") / SYNC_PACKAGE
+    for f in ("/usr/bin/asset-gate-sync", "/usr/share/man/man1/asset-gate-sync.1.gz",
+              str(doc / "copyright"), str(doc / "README.md.gz"), "/etc/default/asset-gate-sync"):
+        assert f in files, (f, sorted(files))
+    assert shutil.which("asset-gate-sync", path="/usr/bin:/bin") == "/usr/bin/asset-gate-sync"
+
+
+def test_systemd_analyze_verify_accepts_the_installed_units(installed, sync_installed):
+    units = [f for p in (PACKAGE, SYNC_PACKAGE) for f in run("dpkg", "-L", p).stdout.splitlines()
+             if re.search(r"/systemd/system/[^/]+\.(service|timer|socket|path)$", f)]
+    assert any(u.endswith("/asset-gate-sync.service") for u in units), units
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here")
+    result = run("systemd-analyze", "verify", *units)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_both_packages_remove_cleanly_and_purge_takes_the_settings(installed, sync_installed):
+    """Last in the file: removes both, then installs them again for the fixtures' teardown."""
+    removed = run("dpkg", "-r", SYNC_PACKAGE, PACKAGE)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    for gone in ("/usr/bin/asset-gate-token", "/usr/bin/asset-gate-sync", str(EXAMPLE),
+                 "/usr/lib/nginx/modules/ngx_http_asset_gate_module.so", str(SNIPPET)):
+        assert not Path(gone).exists(), gone
+    assert not Path("/etc/nginx/modules-enabled/50-mod-http-asset-gate.conf").is_symlink()
+    # the packaged nginx still starts without the module
+    assert run("/usr/sbin/nginx", "-t", "-q").returncode == 0
+    # removed, a conffile stays (the settings may hold the operator's URLs); purged, it goes
+    assert Path("/etc/default/asset-gate-sync").exists()
+    purged = run("dpkg", "--purge", SYNC_PACKAGE)
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not Path("/etc/default/asset-gate-sync").exists()
+    again = run("dpkg", "-i", str(installed), str(sync_installed))
+    assert again.returncode == 0, again.stdout + again.stderr
