@@ -6,6 +6,7 @@ passes nginx -t, both tools run from PATH, and both packages go again cleanly.""
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import jwt
@@ -23,17 +24,31 @@ def run(*args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
+def dpkg(*args):
+    """dpkg ARGS, waiting (up to a minute) while another dpkg or apt holds its lock: this
+    machine's other work installs packages too."""
+    deadline = time.monotonic() + 60
+    while True:
+        result = run("dpkg", *args)
+        if "lock" not in result.stderr or result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
+
+
 def install(package, pattern):
     """Installs the one build/deb/PATTERN of `package`; yields it; purges it after, unless it
     was installed before."""
     debs = list((REPO / "build" / "deb").glob(pattern))
     assert len(debs) == 1, debs
-    was_installed = run("dpkg-query", "-W", package).returncode == 0
-    result = run("dpkg", "-i", str(debs[0]))
+    # Not `dpkg-query -W` alone: that also finds a package dpkg knows only as another's
+    # Suggests or Recommends ("un"), as these two name each other.
+    was_installed = run("dpkg-query", "-W", "-f", "${db:Status-Status}", package).stdout == "installed"
+    result = dpkg("-i", str(debs[0]))
     assert result.returncode == 0, result.stdout + result.stderr
     yield debs[0]
     if not was_installed:
-        run("dpkg", "--purge", package)
+        purged = dpkg("--purge", package)
+        assert purged.returncode == 0, purged.stdout + purged.stderr
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +259,7 @@ def test_systemd_analyze_verify_accepts_the_installed_units(installed, sync_inst
 
 def test_both_packages_remove_cleanly_and_purge_takes_the_settings(installed, sync_installed):
     """Last in the file: removes both, then installs them again for the fixtures' teardown."""
-    removed = run("dpkg", "-r", SYNC_PACKAGE, PACKAGE)
+    removed = dpkg("-r", SYNC_PACKAGE, PACKAGE)
     assert removed.returncode == 0, removed.stdout + removed.stderr
     for gone in ("/usr/bin/asset-gate-token", "/usr/bin/asset-gate-sync", str(EXAMPLE),
                  "/usr/lib/nginx/modules/ngx_http_asset_gate_module.so", str(SNIPPET)):
@@ -254,8 +269,8 @@ def test_both_packages_remove_cleanly_and_purge_takes_the_settings(installed, sy
     assert run("/usr/sbin/nginx", "-t", "-q").returncode == 0
     # removed, a conffile stays (the settings may hold the operator's URLs); purged, it goes
     assert Path("/etc/default/asset-gate-sync").exists()
-    purged = run("dpkg", "--purge", SYNC_PACKAGE)
+    purged = dpkg("--purge", SYNC_PACKAGE)
     assert purged.returncode == 0, purged.stdout + purged.stderr
     assert not Path("/etc/default/asset-gate-sync").exists()
-    again = run("dpkg", "-i", str(installed), str(sync_installed))
+    again = dpkg("-i", str(installed), str(sync_installed))
     assert again.returncode == 0, again.stdout + again.stderr
