@@ -3,16 +3,19 @@ and asset-gate-sync; lintian finds no error or warning in them; installed on thi
 packaged nginx loads the module through modules-available/-enabled, the example configuration
 passes nginx -t, both tools run from PATH, and both packages go again cleanly."""
 
+import http.client
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import jwt
 import pytest
 
-from gate import AUDIENCE, REPO, free_port
+from gate import AUDIENCE, FILE, KEY, PNG, REPO, Redis, free_port, mint, wait_port
 
 PACKAGE = "libnginx-mod-http-asset-gate"
 SNIPPET = Path("/usr/share/nginx/modules-available/mod-http-asset-gate.conf")
@@ -206,36 +209,107 @@ def test_the_installed_token_tool_mints_what_pyjwt_verifies_and_inspects_it(inst
     assert refused.returncode == 1 and "bad_signature" in refused.stdout, refused.stdout
 
 
-def test_the_example_configuration_passes_nginx_t_with_the_installed_module(installed, tmp_path):
-    """The example as the package installs it, dropped into a test nginx.conf that loads the
-    module through the modules-available snippet; only what must exist or be free here is
-    changed: the key file, the log directory and the listen addresses."""
+def example_config(directory, keys, **replace):
+    """The installed example in DIRECTORY/nginx.conf, loading the module through the
+    modules-available snippet, with only what must exist or be free here changed: the key
+    file, the log directory, the listen addresses (ports returned: the gate's, the status
+    page's) and REPLACE's strings, each of which must be in the example."""
     example = EXAMPLE.read_text()
-    keys = tmp_path / "keys"
-    keys.write_text("deb-test-signing-key-0123456789abcdef0123\n")
-    for needed in ("asset_gate_key_file /etc/asset_gate/keys;", "/var/log/nginx/",
-                   "asset_gate_cache_zone ", "asset_gate_redis ", "asset_gate_status;",
+    replace = {"/etc/asset_gate/keys": str(keys), "/var/log/nginx/": f"{directory}/", **replace}
+    for needed in (*replace, "asset_gate_cache_zone ", "asset_gate_redis ", "asset_gate_status;",
                    "asset_gate_content @"):
         assert needed in example, needed
-    text = example.replace("/etc/asset_gate/keys", str(keys))
-    text = text.replace("/var/log/nginx/", f"{tmp_path}/")
-    text, listens = re.subn(r"^(\s*)listen [^;]+;", lambda m: f"{m.group(1)}listen 127.0.0.1:{free_port()};",
-                            text, flags=re.M)
-    assert listens == 2, listens
-    (tmp_path / "asset-gate.conf").write_text(text)
-    conf = tmp_path / "nginx.conf"
+    for old, new in replace.items():
+        example = example.replace(old, new)
+    ports = []
+
+    def listen(m):
+        ports.append(free_port())
+        return f"{m.group(1)}listen 127.0.0.1:{ports[-1]};"
+
+    example = re.sub(r"^(\s*)listen [^;]+;", listen, example, flags=re.M)
+    assert len(ports) == 2, ports
+    (directory / "asset-gate.conf").write_text(example)
+    temp = "\n".join(f"    {kind}_temp_path {directory}/{kind};"
+                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = directory / "nginx.conf"
     conf.write_text(f"""
 include {SNIPPET};
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log info;
 events {{}}
 http {{
-    include {tmp_path}/asset-gate.conf;
+{temp}
+    include {directory}/asset-gate.conf;
 }}
 """)
+    return conf, ports
+
+
+def test_the_example_configuration_passes_nginx_t_with_the_installed_module(installed, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("deb-test-signing-key-0123456789abcdef0123\n")
+    conf, _ = example_config(tmp_path, keys)
     result = run("/usr/sbin/nginx", "-t", "-c", str(conf))
     assert result.returncode == 0 and "syntax is ok" in result.stderr, result.stderr
     assert "[warn]" not in result.stderr, result.stderr
+
+
+def test_the_example_configuration_gates_content_from_redis_records(installed):
+    """Run as it is (Redis and content root moved to this test's): a subscription delivery's
+    link serves the record's file, a link without a token is the plain 404, the status page
+    counts both."""
+    directory = Path(tempfile.mkdtemp(prefix="asset-gate-deb-"))
+    directory.chmod(0o755)  # the workers read the content below it
+    redis = Redis(directory)
+    nginx = None
+    try:
+        redis.start()
+        content = directory / "content"
+        (content / "exports").mkdir(parents=True)
+        (content / "exports" / "42.png").write_bytes(PNG)
+        redis.client.hset("asset:42", mapping={"org": "org-1", "format": "image/png",
+                                               "location": "exports/42.png"})
+        keys = directory / "keys"
+        keys.write_text(KEY + "\n")
+        conf, (port, status_port) = example_config(
+            directory, keys, **{"asset_gate_redis 127.0.0.1:6379;": f"asset_gate_redis 127.0.0.1:{redis.port};",
+                                "root /var/lib/asset-gate/content;": f"root {content};"})
+        nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port, nginx, "nginx")
+        wait_port(status_port, nginx, "nginx")
+
+        def get(p, path):
+            conn = http.client.HTTPConnection("127.0.0.1", p, timeout=10)
+            try:
+                conn.request("GET", path, headers={"Host": "posthog.example.org"})
+                r = conn.getresponse()
+                return r.status, r.read()
+            finally:
+                conn.close()
+
+        token = mint(42, purpose="subscription_delivery")
+        assert get(port, f"{FILE}?token={token}") == (200, PNG)
+        assert get(port, FILE)[0] == 404
+        status, metrics = get(status_port, "/metrics")
+        assert status == 200, metrics
+        assert b'asset_gate_decisions_total{surface="content",purpose="subscription_delivery",reason="allowed"} 1' \
+            in metrics, metrics.decode()
+        assert re.search(rb'asset_gate_decisions_total\{surface="content",[^}]*reason="no_token"\} 1', metrics)
+        # both in the example's access log, with their reasons
+        log = (directory / "asset-gate.log").read_text()
+        assert re.search(r'" 200 \d+ allowed asset=42 purpose=subscription_delivery', log), log
+        assert re.search(r'" 404 \d+ no_token ', log), log
+    finally:
+        if nginx is not None and nginx.poll() is None:
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait(timeout=15)
+        redis.stop()
+    errors = (directory / "error.log").read_text()
+    assert not re.search(r"\[(alert|emerg|crit)\]|exited on signal", errors), errors
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_the_sync_package_holds_its_man_page_docs_and_licence(sync_installed):
