@@ -118,9 +118,11 @@ chaos: $(MODULE)
 
 # --- tools: the operator's token tool, built from the core so it speaks the gate's reasons ---
 .PHONY: tools
+# CPPFLAGS, CXXFLAGS and LDFLAGS come from the environment or the command line (debian/rules
+# passes dpkg-buildflags' hardened set, which dh_strip then strips into the -dbgsym package).
 $(BUILD)/asset-gate-token: src/tools/asset_gate_token.cpp $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXSTD) -O2 -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
+	$(CXX) $(CXXSTD) -O2 $(CPPFLAGS) $(CXXFLAGS) -o $@ $< $(CORE_SRCS) $(LDFLAGS) $(CORE_LIBS)
 
 # `make build/asset-gate-token` names the same file relative to the repository.
 build/asset-gate-token: $(BUILD)/asset-gate-token ;

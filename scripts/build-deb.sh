@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Debian package libnginx-mod-http-asset-gate into build/deb/, the way Debian builds
-# its own libnginx-mod-* packages (dh with the nginx_mod build system from nginx-dev).
+# Builds the Debian packages into build/deb/: libnginx-mod-http-asset-gate (the module, the way
+# Debian builds its own libnginx-mod-* packages: dh with the nginx_mod build system from
+# nginx-dev; and asset-gate-token) and asset-gate-sync. What each holds: README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)

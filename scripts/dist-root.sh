@@ -24,6 +24,7 @@ PACKAGES=(
 OPTIONAL=(
     valkey-server clang redis-sentinel valkey-sentinel redis-tools
     python3-botocore python3-psycopg2 postgresql nghttp2-client nodejs caddy prometheus
+    lintian
 )
 
 # --- the mirror: the Debian archive this machine's apt uses ------------------------------------

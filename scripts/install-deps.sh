@@ -9,7 +9,7 @@ PACKAGES=(
     libgtest-dev libbenchmark-dev clang libclang-rt-14-dev clang-tidy cppcheck
     python3 python3-pytest python3-jwt python3-redis python3-requests python3-botocore
     python3-psycopg2 postgresql
-    debhelper wrk curl procps valgrind nghttp2-client openssl binutils caddy
+    debhelper lintian wrk curl procps valgrind nghttp2-client openssl binutils caddy
     debootstrap prometheus
 )
 
