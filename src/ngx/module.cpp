@@ -43,7 +43,9 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
     if (conf == nullptr) return nullptr;
     if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK ||
         ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK ||
-        ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK) {
+        ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK ||
+        ngx_array_init(&conf->s3_credentials, cf->pool, 1, sizeof(S3CredentialsFile *)) !=
+            NGX_OK) {
         return nullptr;
     }
     conf->token_cache = NGX_CONF_UNSET_SIZE;
