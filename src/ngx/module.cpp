@@ -415,10 +415,14 @@ ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
                       "of %uz tokens, or no memory): running without it",
                       mcf->token_cache, VerifiedTokenCache::kWays);
     }
+    s3_credentials_watch(&mcf->s3_credentials, cycle->log);
     return redis_clients_init(cycle, mcf);
 }
 
-void exit_process(ngx_cycle_t *) noexcept {
+void exit_process(ngx_cycle_t *cycle) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
+    if (mcf != nullptr) s3_credentials_unwatch(&mcf->s3_credentials);
     redis_clients_exit();
     delete g_verified_tokens;
     g_verified_tokens = nullptr;

@@ -110,6 +110,34 @@ void reload(S3CredentialsFile *file, const FileVersion &now_version, ngx_log_t *
                   expires == 0 ? "" : utc_text(expires, buf));
 }
 
+constexpr ngx_msec_t kCheckInterval = 1000;
+
+// A stat; a changed file is re-read. Neither is done again for a version that failed.
+void check(S3CredentialsFile *file, ngx_log_t *log) noexcept {
+    FileVersion v;
+    int err = 0;
+    if (!stat_version(file->path, &v, &err)) {
+        FileVersion gone;  // all zeros: "no file", logged once until it is back
+        if (!file->refused_any || file->refused != gone) {
+            ngx_log_error(NGX_LOG_ERR, log, err,
+                          "asset_gate: cannot stat the S3 credentials file \"%s\": still "
+                          "signing with the credentials read before",
+                          file->path.c_str());
+            file->refused = gone;
+            file->refused_any = true;
+        }
+    } else if (v != file->version && !(file->refused_any && v == file->refused)) {
+        reload(file, v, log);
+    }
+}
+
+void on_tick(ngx_event_t *ev) noexcept {
+    if (ngx_exiting || ngx_terminate || ngx_quit) return;
+    auto *file = static_cast<S3CredentialsFile *>(ev->data);
+    check(file, ev->log);
+    ngx_add_timer(ev, kCheckInterval);
+}
+
 }  // namespace
 
 S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
@@ -118,9 +146,6 @@ S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
     for (ngx_uint_t i = 0; i < files->nelts; i++) {
         if (known[i]->path == view(path)) return known[i];
     }
-    auto **slot = static_cast<S3CredentialsFile **>(ngx_array_push(files));
-    if (slot == nullptr) return nullptr;
-    files->nelts--;  // taken only once the file is good
     auto *file = conf_object<S3CredentialsFile>(cf, destroy_file);
     if (file == nullptr) return nullptr;
     std::string why;
@@ -150,31 +175,14 @@ S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
                            "rewritten",
                            &path, utc_text(file->expires, buf));
     }
-    files->nelts++;
+    auto **slot = static_cast<S3CredentialsFile **>(ngx_array_push(files));
+    if (slot == nullptr) return nullptr;
     *slot = file;
     return file;
 }
 
-const S3Credentials *s3_credentials_now(S3CredentialsFile *file, ngx_log_t *log,
+const S3Credentials *s3_credentials_now(const S3CredentialsFile *file, ngx_log_t *log,
                                         time_t now) noexcept {
-    if (now >= file->next_check) {
-        file->next_check = now + 1;
-        FileVersion v;
-        int err = 0;
-        if (!stat_version(file->path, &v, &err)) {
-            FileVersion gone;  // all zeros: "no file", logged once until it is back
-            if (!file->refused_any || file->refused != gone) {
-                ngx_log_error(NGX_LOG_ERR, log, err,
-                              "asset_gate: cannot stat the S3 credentials file \"%s\": still "
-                              "signing with the credentials read before",
-                              file->path.c_str());
-                file->refused = gone;
-                file->refused_any = true;
-            }
-        } else if (v != file->version && !(file->refused_any && v == file->refused)) {
-            reload(file, v, log);
-        }
-    }
     if (file->expires != 0 && now >= file->expires) {
         char buf[32];
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -184,6 +192,22 @@ const S3Credentials *s3_credentials_now(S3CredentialsFile *file, ngx_log_t *log,
         return nullptr;
     }
     return &file->creds;
+}
+
+void s3_credentials_watch(ngx_array_t *files, ngx_log_t *log) noexcept {
+    auto *each = static_cast<S3CredentialsFile **>(files->elts);
+    for (ngx_uint_t i = 0; i < files->nelts; i++) {
+        init_timer(&each[i]->tick, on_tick, each[i], log, true);
+        check(each[i], log);  // it may have changed since the master read it
+        ngx_add_timer(&each[i]->tick, kCheckInterval);
+    }
+}
+
+void s3_credentials_unwatch(ngx_array_t *files) noexcept {
+    auto *each = static_cast<S3CredentialsFile **>(files->elts);
+    for (ngx_uint_t i = 0; i < files->nelts; i++) {
+        if (each[i]->tick.timer_set) ngx_del_timer(&each[i]->tick);
+    }
 }
 
 }  // namespace asset_gate

@@ -31,7 +31,7 @@ struct FileVersion {
 
 // One credentials file, shared by every location that names it. Config-lifetime and destroyed
 // by a pool cleanup; after fork each worker's copy is its own (the configuration is private,
-// copy-on-write memory), so a worker updates it without a lock or shared memory.
+// copy-on-write memory), so a worker's timer updates it without a lock or shared memory.
 struct S3CredentialsFile {
     std::string path;
     S3Credentials creds;       // the last good set
@@ -39,7 +39,7 @@ struct S3CredentialsFile {
     FileVersion version;       // of the file `creds` came from
     FileVersion refused;       // the last version that could not be used, logged once
     bool refused_any = false;
-    time_t next_check = 0;  // the next stat, at most once a second
+    ngx_event_t tick;  // the worker's check, once a second
 };
 
 // asset_gate_s3_credentials_file PATH: the file of that path already read for another
@@ -47,10 +47,16 @@ struct S3CredentialsFile {
 S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
                                        const ngx_str_t &path) noexcept;
 
-// The set to sign with at `now`. Costs a time comparison, and once a second a stat; a changed
-// file is re-read, and one that cannot be read or parsed is logged once (per version) and the
-// last good set kept. Null, after an error-log line, when that set has expired.
-const S3Credentials *s3_credentials_now(S3CredentialsFile *file, ngx_log_t *log,
+// A worker's watch of every file (init_process): a stat now and then once a second, off the
+// request path; a changed file is re-read, and one that cannot be read or parsed is logged
+// once (per version) and the last good set kept. The timers are cancelable: they never hold a
+// graceful exit.
+void s3_credentials_watch(ngx_array_t *files, ngx_log_t *log) noexcept;
+void s3_credentials_unwatch(ngx_array_t *files) noexcept;
+
+// The set to sign with at `now`: a time comparison. Null, after an error-log line, when the
+// set has expired.
+const S3Credentials *s3_credentials_now(const S3CredentialsFile *file, ngx_log_t *log,
                                         time_t now) noexcept;
 
 }  // namespace asset_gate
