@@ -60,48 +60,79 @@ int days_in_month(int y, int m) noexcept {
     return m == 2 && leap ? 29 : kDays[m - 1];
 }
 
+// YYYY-MM-DD, a valid day of the month.
+bool date_part(std::string_view *s, int *year, int *month, int *day) noexcept {
+    if (!digits(s, 4, year) || !expect(s, '-') || !digits(s, 2, month) || !expect(s, '-') ||
+        !digits(s, 2, day)) {
+        return false;
+    }
+    return *month >= 1 && *month <= 12 && *day >= 1 && *day <= days_in_month(*year, *month);
+}
+
+// THH:MM:SS, then an optional fraction (the whole second counts), as seconds of the day.
+bool time_part(std::string_view *s, std::int64_t *seconds) noexcept {
+    int hour = 0, minute = 0, second = 0;
+    if (s->empty() || (s->front() != 'T' && s->front() != 't')) return false;
+    s->remove_prefix(1);
+    if (!digits(s, 2, &hour) || !expect(s, ':') || !digits(s, 2, &minute) || !expect(s, ':') ||
+        !digits(s, 2, &second) || hour > 23 || minute > 59 || second > 59) {
+        return false;
+    }
+    *seconds = hour * 3600 + minute * 60 + second;
+    if (s->empty() || s->front() != '.') return true;
+    s->remove_prefix(1);
+    std::size_t n = 0;
+    while (n < s->size() && (*s)[n] >= '0' && (*s)[n] <= '9') n++;
+    s->remove_prefix(n);
+    return n != 0;
+}
+
+// Z, +HH:MM or -HH:MM, and nothing after it; a time without a zone means nothing here.
+bool zone_part(std::string_view s, int *offset) noexcept {
+    if (s.size() == 1 && (s.front() == 'Z' || s.front() == 'z')) {
+        *offset = 0;
+        return true;
+    }
+    if (s.empty() || (s.front() != '+' && s.front() != '-')) return false;
+    const int sign = s.front() == '+' ? 1 : -1;
+    s.remove_prefix(1);
+    int oh = 0, om = 0;
+    if (!digits(&s, 2, &oh) || !expect(&s, ':') || !digits(&s, 2, &om) || oh > 23 || om > 59) {
+        return false;
+    }
+    *offset = sign * (oh * 3600 + om * 60);
+    return s.empty();
+}
+
+// One `name = value` line into the set; false with the message for a bad expiry.
+bool take_field(std::string_view name, std::string_view value, int line_no, S3Credentials *creds,
+                std::int64_t *expires, std::string *error) {
+    if (name.size() > 4 && iequals(name.substr(0, 4), "aws_")) name.remove_prefix(4);
+    if (name == "access_key_id") {
+        creds->access_key_id = value;
+    } else if (name == "secret_access_key") {
+        creds->secret_access_key = value;
+    } else if (name == "session_token") {
+        creds->session_token = value;
+    } else if (iequals(name, "expiration") &&
+               (!parse_iso8601_utc(value, expires) || *expires <= 0)) {
+        // Not a secret: the value may be quoted back.
+        *error = "line " + std::to_string(line_no) + ": invalid expiration \"" +
+                 std::string(value.substr(0, 40)) + "\", expected YYYY-MM-DDTHH:MM:SSZ";
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool parse_iso8601_utc(std::string_view s, std::int64_t *unix_seconds) noexcept {
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    if (!digits(&s, 4, &year) || !expect(&s, '-') || !digits(&s, 2, &month) || !expect(&s, '-') ||
-        !digits(&s, 2, &day)) {
+    int year = 0, month = 0, day = 0, offset = 0;
+    std::int64_t seconds = 0;
+    if (!date_part(&s, &year, &month, &day) || !time_part(&s, &seconds) || !zone_part(s, &offset)) {
         return false;
     }
-    if (s.empty() || (s.front() != 'T' && s.front() != 't')) return false;
-    s.remove_prefix(1);
-    if (!digits(&s, 2, &hour) || !expect(&s, ':') || !digits(&s, 2, &minute) || !expect(&s, ':') ||
-        !digits(&s, 2, &second)) {
-        return false;
-    }
-    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-        minute > 59 || second > 59) {
-        return false;
-    }
-    if (!s.empty() && s.front() == '.') {  // a fraction of a second: the whole second counts
-        s.remove_prefix(1);
-        std::size_t n = 0;
-        while (n < s.size() && s[n] >= '0' && s[n] <= '9') n++;
-        if (n == 0) return false;
-        s.remove_prefix(n);
-    }
-    int offset = 0;
-    if (s.size() == 1 && (s.front() == 'Z' || s.front() == 'z')) {
-        s.remove_prefix(1);
-    } else if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
-        int sign = s.front() == '+' ? 1 : -1;
-        s.remove_prefix(1);
-        int oh = 0, om = 0;
-        if (!digits(&s, 2, &oh) || !expect(&s, ':') || !digits(&s, 2, &om) || oh > 23 || om > 59) {
-            return false;
-        }
-        offset = sign * (oh * 3600 + om * 60);
-    } else {
-        return false;  // no zone: a local time means nothing here
-    }
-    if (!s.empty()) return false;
-    *unix_seconds =
-        days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+    *unix_seconds = days_from_civil(year, month, day) * 86400 + seconds - offset;
     return true;
 }
 
@@ -126,22 +157,9 @@ bool parse_s3_credentials(std::string_view text, S3Credentials *creds, std::int6
             *error = "line " + std::to_string(line_no) + " is not \"name = value\"";
             return false;
         }
-        std::string_view name = trim(line.substr(0, eq));
-        std::string_view value = trim(line.substr(eq + 1));
-        if (name.size() > 4 && iequals(name.substr(0, 4), "aws_")) name.remove_prefix(4);
-        if (name == "access_key_id") {
-            creds->access_key_id = value;
-        } else if (name == "secret_access_key") {
-            creds->secret_access_key = value;
-        } else if (name == "session_token") {
-            creds->session_token = value;
-        } else if (iequals(name, "expiration")) {
-            // Not a secret: the value may be quoted back.
-            if (!parse_iso8601_utc(value, expires) || *expires <= 0) {
-                *error = "line " + std::to_string(line_no) + ": invalid expiration \"" +
-                         std::string(value.substr(0, 40)) + "\", expected YYYY-MM-DDTHH:MM:SSZ";
-                return false;
-            }
+        if (!take_field(trim(line.substr(0, eq)), trim(line.substr(eq + 1)), line_no, creds,
+                        expires, error)) {
+            return false;
         }
     }
     if (creds->access_key_id.empty()) {

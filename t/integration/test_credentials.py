@@ -29,8 +29,9 @@ import pytest
 import http.server
 
 from gate import mint
-from test_s3 import (ACCESS_KEY, BUCKET, OBJECTS, build, extra_verifier, follow, gate_location,
-                     location_of, s3_http, s3_location, start_module_stack, store)  # noqa: F401
+from test_s3 import (ACCESS_KEY, build, extra_verifier, follow, gate_location, location_of,
+                     s3_http, s3_location, start_module_stack)
+from test_s3 import store  # noqa: F401  (the fixture: s3rver with test_s3's objects)
 
 REPO = Path(__file__).resolve().parents[2]
 COMPANION = REPO / "scripts" / "asset-gate-credentials"
@@ -392,7 +393,7 @@ def s3_stack(request, verifier, credfile, workers=2):
 
 
 @pytest.fixture
-def verifier(store, request):
+def verifier(store, request):  # noqa: F811
     """A verifier of its own in front of test_s3's store; the test gives its credentials."""
     return extra_verifier(store, request, credentials={})
 
@@ -415,7 +416,7 @@ def error_lines(s, needle):
 
 
 def test_credentials_rotate_mid_traffic_without_a_reload_and_never_sign_expired(
-        store, verifier, workdir, request):
+        verifier, workdir, request):
     """Headline: the companion follows a fake IMDS; the role's credentials rotate under load.
     Every request succeeds, none is signed with a set past its expiry, no reload happens."""
     expires_a = int(time.time()) + 22
@@ -489,7 +490,7 @@ def test_credentials_rotate_mid_traffic_without_a_reload_and_never_sign_expired(
 
 
 def test_an_expired_credentials_file_answers_503_and_the_store_is_not_asked(
-        store, verifier, workdir, request):
+        verifier, workdir, request):
     credfile = workdir / "s3-credentials"
     write_credentials(credfile, SECRET_A, TOKEN_A, expires=time.time() - 60)
     verifier.credentials = {ACCESS_KEY: [(SECRET_A, TOKEN_A, None), (SECRET_B, TOKEN_B, None)]}
@@ -508,7 +509,7 @@ def test_an_expired_credentials_file_answers_503_and_the_store_is_not_asked(
     assert {r.token for r in verifier.since(mark)} == {TOKEN_B}
 
 
-def test_presigned_urls_expire_with_their_credentials(store, verifier, workdir, request):
+def test_presigned_urls_expire_with_their_credentials(verifier, workdir, request):
     credfile = workdir / "s3-credentials"
     expires = int(time.time()) + 120
     write_credentials(credfile, SECRET_A, TOKEN_A, expires=expires)
@@ -523,7 +524,7 @@ def test_presigned_urls_expire_with_their_credentials(store, verifier, workdir, 
 
 
 def test_a_broken_rewrite_keeps_the_last_good_set_and_is_logged_once(
-        store, verifier, workdir, request):
+        verifier, workdir, request):
     credfile = workdir / "s3-credentials"
     write_credentials(credfile, SECRET_A, TOKEN_A)
     verifier.credentials = {ACCESS_KEY: [(SECRET_A, TOKEN_A, None), (SECRET_B, TOKEN_B, None)]}
@@ -552,8 +553,7 @@ def test_a_broken_rewrite_keeps_the_last_good_set_and_is_logged_once(
     assert len(error_lines(s, "invalid S3 credentials file")) == 1
 
 
-def test_nginx_t_refuses_a_file_with_a_bad_expiry_naming_file_and_line(store, verifier, workdir,
-                                                                       request):
+def test_nginx_t_refuses_a_file_with_a_bad_expiry_naming_file_and_line(verifier, workdir, request):
     credfile = workdir / "s3-credentials"
     write_credentials(credfile, SECRET_A, TOKEN_A)
     s = s3_stack(request, verifier, credfile, workers=1)
