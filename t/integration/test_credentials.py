@@ -368,6 +368,22 @@ def test_companion_daemon_keeps_the_file_through_metadata_outages_and_stops_on_s
     assert_no_secret(log, SECRET_A, SECRET_B, TOKEN_A, TOKEN_B)
 
 
+def test_companion_fetches_temporary_credentials_again_before_they_expire(workdir, request):
+    """No --interval: the expiry alone schedules the next fetch (at most half the lifetime
+    before it), so a set that lives 10 s is replaced before it ends."""
+    expires_a = int(time.time()) + 10
+    imds = FakeIMDS(SECRET_A, TOKEN_A, expires_a)
+    request.addfinalizer(imds.stop)
+    out = workdir / "s3-credentials"
+    start_daemon(request, workdir, out, AWS_EC2_METADATA_SERVICE_ENDPOINT=imds.url)
+    wait_for(out.exists, 20, "the first file")
+    fetched = imds.credential_fetches()
+    imds.set(SECRET_B, TOKEN_B, time.time() + 3600)
+    wait_for(lambda: SECRET_B in out.read_text(), 15, "the second set")
+    assert time.time() < expires_a, "the file still held the first set at its expiry"
+    assert imds.credential_fetches() - fetched <= 6  # asked again, not in a loop
+
+
 def test_companion_help_documents_every_option():
     res = subprocess.run([str(COMPANION), "--help"], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0
