@@ -44,7 +44,9 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
     if (conf == nullptr) return nullptr;
     if (ngx_array_init(&conf->endpoints, cf->pool, 2, sizeof(RedisEndpoint *)) != NGX_OK ||
         ngx_array_init(&conf->gates, cf->pool, 4, sizeof(GateRef)) != NGX_OK ||
-        ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK) {
+        ngx_array_init(&conf->heartbeats, cf->pool, 1, sizeof(HeartbeatSource *)) != NGX_OK ||
+        ngx_array_init(&conf->s3_credentials, cf->pool, 1, sizeof(S3CredentialsFile *)) !=
+            NGX_OK) {
         return nullptr;
     }
     conf->token_cache = NGX_CONF_UNSET_SIZE;
@@ -415,10 +417,14 @@ ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
                       "of %uz tokens, or no memory): running without it",
                       mcf->token_cache, VerifiedTokenCache::kWays);
     }
+    s3_credentials_watch(&mcf->s3_credentials, cycle->log);
     return redis_clients_init(cycle, mcf);
 }
 
-void exit_process(ngx_cycle_t *) noexcept {
+void exit_process(ngx_cycle_t *cycle) noexcept {
+    auto *mcf = static_cast<MainConf *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_asset_gate_module));
+    if (mcf != nullptr) s3_credentials_unwatch(&mcf->s3_credentials);
     redis_clients_exit();
     delete g_verified_tokens;
     g_verified_tokens = nullptr;

@@ -36,6 +36,7 @@ struct MainConf {
     ngx_array_t endpoints;       // of RedisEndpoint *
     ngx_array_t gates;           // of GateRef
     ngx_array_t heartbeats;      // of HeartbeatSource *: the sync heartbeats gates check
+    ngx_array_t s3_credentials;  // of S3CredentialsFile *, one per distinct path
     ngx_uint_t enabled;          // some location has asset_gate on
     ngx_uint_t status;           // some location has asset_gate_status
     ngx_array_t *health;         // of HealthRef (health.cpp): asset_gate_health's; or null

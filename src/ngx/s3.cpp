@@ -5,10 +5,7 @@
 
 #include <string>
 
-#include <openssl/crypto.h>
-
 #include "core/disposition.hpp"
-#include "core/secret_file.hpp"
 #include "ngx/module.hpp"
 
 namespace asset_gate {
@@ -30,7 +27,8 @@ struct S3Request {
     time_t time;               // when it was signed: X-Amz-Date and every signature agree
     const S3Conf *conf;        // the settings that sign
     ngx_str_t host, path, date, content_sha256, authorization;
-    ngx_str_t content_range;  // the store's, on a 416 answered with nginx's own page
+    ngx_str_t security_token;  // of the set that signed
+    ngx_str_t content_range;   // the store's, on a 416 answered with nginx's own page
 };
 
 namespace {
@@ -44,42 +42,6 @@ constexpr std::string_view kRefusedPath = ":asset_gate_refused";
 
 S3Conf *conf_at(void *conf, const ngx_command_t *cmd) noexcept {
     return reinterpret_cast<S3Conf *>(static_cast<char *>(conf) + cmd->offset);
-}
-
-void destroy_credentials(void *data) noexcept {
-    auto *creds = static_cast<S3Credentials *>(data);
-    OPENSSL_cleanse(creds->secret_access_key.data(), creds->secret_access_key.size());
-    creds->~S3Credentials();
-}
-
-// Reads and parses the credentials file into `creds`; false after logging why.
-bool read_credentials(ngx_conf_t *cf, const ngx_str_t &path, S3Credentials *creds) noexcept {
-    std::string text;
-    FileError file_error;
-    std::string error;
-    bool read = false;
-    bool ok = false;
-    try {
-        read = read_secret_file(reinterpret_cast<const char *>(path.data), &text, &file_error);
-        ok = read && parse_s3_credentials(text, creds, &error);
-    } catch (...) {
-        file_error.verb = "cannot read";
-        file_error.detail = {};
-        error = "out of memory";
-    }
-    cleanse_secret(&text);
-    if (!read) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s S3 credentials file \"%V\": %s",
-                           file_error.verb, &path,
-                           file_error.detail.empty() ? error.c_str() : file_error.detail.c_str());
-        return false;
-    }
-    if (!ok) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid S3 credentials file \"%V\": %s", &path,
-                           error.c_str());
-        return false;
-    }
-    return true;
 }
 
 S3Target target_of(const S3Conf &conf) noexcept {
@@ -131,7 +93,10 @@ bool sign(ngx_http_request_t *r, const Ctx *ctx, S3Request *s3, const S3Conf *co
         s3->conf = conf;
         s3->time = ngx_time();
     }
-    SignedGet s = s3_sign_get(target_of(*conf), *conf->credentials, ctx->asset.location, s3->time,
+    const S3Credentials *creds =
+        s3_credentials_now(conf->credentials, r->connection->log, s3->time);
+    if (creds == nullptr) return false;  // expired since the precontent check: logged
+    SignedGet s = s3_sign_get(target_of(*conf), *creds, ctx->asset.location, s3->time,
                               method == NGX_HTTP_HEAD ? "HEAD" : "GET");
     ngx_pool_t *pool = r->main->pool;
     if (!s3->is_signed &&
@@ -140,7 +105,10 @@ bool sign(ngx_http_request_t *r, const Ctx *ctx, S3Request *s3, const S3Conf *co
          !pool_copy(pool, s.content_sha256, &s3->content_sha256))) {
         return false;
     }
-    if (!pool_copy(pool, s.authorization, &s3->authorization)) return false;
+    if (!pool_copy(pool, s.authorization, &s3->authorization) ||
+        !pool_copy(pool, creds->session_token, &s3->security_token)) {
+        return false;
+    }
     s3->signed_method = method;
     s3->is_signed = true;
     return true;
@@ -197,7 +165,7 @@ ngx_str_t value_of(const S3Request &s3, S3Var var) noexcept {
         case authorization:
             return s3.authorization;
         case security_token:
-            return ngx_view(s3.conf->credentials->session_token);
+            return s3.security_token;
     }
     return {};
 }
@@ -281,6 +249,14 @@ ngx_int_t map_store_error(ngx_http_request_t *r, Ctx *ctx, ngx_uint_t status) no
     return ngx_http_filter_finalize_request(r, &ngx_http_asset_gate_module, NGX_HTTP_BAD_GATEWAY);
 }
 
+// No credentials that may sign (they expired and the file was not rewritten): the store cannot
+// be asked, which answers as an unreachable Redis does (DESIGN.md section 1).
+ngx_int_t store_unavailable(ngx_http_request_t *r, Ctx *ctx) noexcept {
+    ctx->content_allowed = false;
+    if (push_header(r, "Retry-After", "1") == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
 // --- the client's x-amz-* request headers ------------------------------------------------------
 
 // The proxy passes every client header on (proxy_pass_request_headers): an x-amz-* one would
@@ -313,16 +289,21 @@ bool drop_amz_request_headers(ngx_http_request_t *r) noexcept {
     return true;
 }
 
-// Precontent phase, before the proxy builds the upstream request.
+// Precontent phase, before the proxy builds the upstream request: expired credentials answer
+// here, before anything reaches the store.
 ngx_int_t precontent_handler(ngx_http_request_t *r) noexcept {
     if (r != r->main) return NGX_DECLINED;
     Ctx *ctx = get_ctx(r);
     if (ctx == nullptr || !allowed_content(ctx)) return NGX_DECLINED;
     if (ctx->s3 != nullptr && ctx->s3->headers_checked) return NGX_DECLINED;
-    if (signing_conf(r, ctx) == nullptr) return NGX_DECLINED;
+    const S3Conf *conf = signing_conf(r, ctx);
+    if (conf == nullptr) return NGX_DECLINED;
     S3Request *s3 = state_of(r, ctx);
     if (s3 == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     s3->headers_checked = true;
+    if (s3_credentials_now(conf->credentials, r->connection->log, ngx_time()) == nullptr) {
+        return store_unavailable(r, ctx);
+    }
     if (!drop_amz_request_headers(r)) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     return NGX_DECLINED;
 }
@@ -444,15 +425,17 @@ char *s3_set_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *c) noexcept {
     if (conf->credentials != NGX_CONF_UNSET_PTR) return const_cast<char *>("is duplicate");
     ngx_str_t path;
     if (!conf_path_argument(cf, &path)) return conf_error();
-    auto *creds = conf_object<S3Credentials>(cf, destroy_credentials);
-    if (creds == nullptr || !read_credentials(cf, path, creds)) return conf_error();
-    conf->credentials = creds;
+    auto *mcf =
+        static_cast<MainConf *>(ngx_http_conf_get_module_main_conf(cf, ngx_http_asset_gate_module));
+    S3CredentialsFile *file = s3_credentials_file(cf, &mcf->s3_credentials, path);
+    if (file == nullptr) return conf_error();
+    conf->credentials = file;
     return NGX_CONF_OK;
 }
 
 void s3_init_conf(S3Conf *conf) noexcept {
     conf->addressing = NGX_CONF_UNSET_UINT;
-    conf->credentials = static_cast<S3Credentials *>(NGX_CONF_UNSET_PTR);
+    conf->credentials = static_cast<S3CredentialsFile *>(NGX_CONF_UNSET_PTR);
     conf->presign_expires = NGX_CONF_UNSET;
     conf->redirect = NGX_CONF_UNSET;
 }
@@ -522,8 +505,15 @@ ngx_int_t s3_postconfiguration(ngx_conf_t *cf, const MainConf *mcf) noexcept {
 // --- serving -----------------------------------------------------------------------------------
 
 ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, const LocConf *lcf) noexcept try {
+    time_t now = ngx_time();
+    S3CredentialsFile *file = lcf->s3.credentials;
+    const S3Credentials *creds = s3_credentials_now(file, r->connection->log, now);
+    if (creds == nullptr) return store_unavailable(r, ctx);
     PresignOptions opts;
     opts.expires = lcf->s3.presign_expires;
+    // A URL outliving its credentials would be refused by the store: it expires with them.
+    if (file->expires != 0 && file->expires - now < opts.expires)
+        opts.expires = file->expires - now;
     opts.response_content_type = ctx->asset.format;
     std::string disposition;
     if (ctx->download) {
@@ -532,8 +522,8 @@ ngx_int_t s3_redirect(ngx_http_request_t *r, Ctx *ctx, const LocConf *lcf) noexc
         disposition.resize(content_disposition(name, disposition.data()));
         opts.response_content_disposition = disposition;
     }
-    std::string url = s3_presign_get(target_of(lcf->s3), *lcf->s3.credentials, ctx->asset.location,
-                                     ngx_time(), opts, view(lcf->s3.scheme));
+    std::string url = s3_presign_get(target_of(lcf->s3), *creds, ctx->asset.location, now, opts,
+                                     view(lcf->s3.scheme));
     ngx_str_t location;
     if (!pool_copy(r->pool, url, &location)) return NGX_HTTP_INTERNAL_SERVER_ERROR;
 

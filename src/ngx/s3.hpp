@@ -4,8 +4,8 @@
 
 #include "ngx/ngx.hpp"
 
-#include "core/s3_credentials.hpp"
 #include "core/sigv4.hpp"
+#include "ngx/s3_credentials.hpp"
 
 namespace asset_gate {
 
@@ -21,7 +21,7 @@ struct S3Conf {
     ngx_str_t bucket;
     ngx_str_t region;
     ngx_uint_t addressing;       // S3Addressing
-    S3Credentials *credentials;  // config-lifetime, destroyed by a pool cleanup
+    S3CredentialsFile *credentials;  // config-lifetime, shared by the locations naming it
     time_t presign_expires;
     ngx_flag_t redirect;
 };

@@ -30,7 +30,9 @@ Two answers s3rver cannot give are the verifier's own, after the signature holds
 Every request is recorded (`Verifier.records`) for assertions.
 
 Credentials: s3rver itself only knows the access key id "S3RVER", so the tests use that id
-with a secret only the verifier knows.
+with a secret only the verifier knows. A rotation therefore keeps the id and changes the secret
+and session token: an id may map to several sets, the request's token picking its own, and a
+set may carry an expiry after which S3's 400 ExpiredToken answers (test_credentials.py).
 """
 
 import datetime
@@ -73,6 +75,8 @@ class Record:
     status: int = 0        # the status sent to the client
     canonical_request: str = ""
     headers: dict = field(default_factory=dict)
+    token: str = ""        # the session token it was signed with ("" for none)
+    at: float = field(default_factory=time.time)  # when it arrived
 
     @property
     def path(self):
@@ -109,7 +113,9 @@ def raw_pairs(query):
 class Verifier:
     """A threaded HTTP server on 127.0.0.1 that verifies SigV4 and forwards to `upstream_port`.
 
-    `credentials` maps access key id -> (secret, session token or None)."""
+    `credentials` maps access key id -> (secret, session token or None[, expiry unix time]),
+    or to a list of such sets sharing the id (mid-rotation): the one whose token the request
+    carries is checked. Replacing `credentials` switches sets at once."""
 
     def __init__(self, upstream_port, credentials, region="us-east-1", port=0, clock=time.time):
         self.upstream_port = upstream_port
@@ -184,11 +190,16 @@ class Verifier:
         rec.auth = "anonymous"
         raise Refusal(403, "AccessDenied", "Access Denied")
 
-    def _secret(self, access_key):
-        if access_key not in self.credentials:
+    def _secret(self, access_key, given_token=None):
+        entry = self.credentials.get(access_key)
+        if entry is None:
             raise Refusal(403, "InvalidAccessKeyId",
                           "The AWS Access Key Id you provided does not exist in our records.")
-        return self.credentials[access_key]
+        sets = entry if isinstance(entry, list) else [entry]
+        chosen = next((c for c in sets if c[1] is not None and c[1] == given_token), sets[0])
+        if len(chosen) > 2 and chosen[2] is not None and self.clock() >= chosen[2]:
+            raise Refusal(400, "ExpiredToken", "The provided token has expired.")
+        return chosen[0], chosen[1]
 
     def _scope_ok(self, scope, amz_date):
         parts = scope.split("/")
@@ -220,7 +231,8 @@ class Verifier:
                           "The authorization header is malformed.")
         credential, signed, provided = m.groups()
         access_key, _, scope = credential.partition("/")
-        secret, token = self._secret(access_key)
+        rec.token = headers.get("x-amz-security-token") or ""
+        secret, token = self._secret(access_key, headers.get("x-amz-security-token"))
 
         amz_date = headers.get("x-amz-date")
         when = parse_amz_date(amz_date)
@@ -280,7 +292,8 @@ class Verifier:
                           "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
                           "and X-Amz-Expires parameters.")
         access_key, _, scope = auth["X-Amz-Credential"].partition("/")
-        secret, token = self._secret(access_key)
+        rec.token = auth.get("X-Amz-Security-Token") or ""
+        secret, token = self._secret(access_key, auth.get("X-Amz-Security-Token"))
         amz_date = auth["X-Amz-Date"]
         when = parse_amz_date(amz_date)
         if when is None:
