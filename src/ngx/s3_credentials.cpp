@@ -100,6 +100,7 @@ void reload(S3CredentialsFile *file, const FileVersion &now_version, ngx_log_t *
     wipe(&file->creds);
     file->creds = std::move(fresh);
     file->expires = expires;
+    file->expiry_logged = false;
     file->version = now_version;
     file->refused_any = false;
     char buf[32];
@@ -184,11 +185,16 @@ S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
 const S3Credentials *s3_credentials_now(const S3CredentialsFile *file, ngx_log_t *log,
                                         time_t now) noexcept {
     if (file->expires != 0 && now >= file->expires) {
-        char buf[32];
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "asset_gate: the S3 credentials in \"%s\" expired at %s and the file has "
-                      "not been rewritten since: not signing (is asset-gate-credentials running?)",
-                      file->path.c_str(), utc_text(file->expires, buf));
+        // Once per set and worker: each refused request is counted, not logged again.
+        if (!file->expiry_logged) {
+            file->expiry_logged = true;
+            char buf[32];
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "asset_gate: the S3 credentials in \"%s\" expired at %s and the file "
+                          "has not been rewritten since: not signing (is asset-gate-credentials "
+                          "running?)",
+                          file->path.c_str(), utc_text(file->expires, buf));
+        }
         return nullptr;
     }
     return &file->creds;

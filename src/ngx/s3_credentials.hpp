@@ -39,6 +39,7 @@ struct S3CredentialsFile {
     FileVersion version;       // of the file `creds` came from
     FileVersion refused;       // the last version that could not be used, logged once
     bool refused_any = false;
+    mutable bool expiry_logged = false;  // the expiry of `creds` was logged (once per set)
     ngx_event_t tick;  // the worker's check, once a second
 };
 
@@ -54,8 +55,8 @@ S3CredentialsFile *s3_credentials_file(ngx_conf_t *cf, ngx_array_t *files,
 void s3_credentials_watch(ngx_array_t *files, ngx_log_t *log) noexcept;
 void s3_credentials_unwatch(ngx_array_t *files) noexcept;
 
-// The set to sign with at `now`: a time comparison. Null, after an error-log line, when the
-// set has expired.
+// The set to sign with at `now`: a time comparison. Null when the set has expired (the first
+// time for a set with an error-log line).
 const S3Credentials *s3_credentials_now(const S3CredentialsFile *file, ngx_log_t *log,
                                         time_t now) noexcept;
 
