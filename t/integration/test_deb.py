@@ -1,7 +1,8 @@
 """`make deb` builds libnginx-mod-http-asset-gate the way Debian builds its own nginx modules,
-and asset-gate-sync; lintian finds no error or warning in them; installed on this machine, the
-packaged nginx loads the module through modules-available/-enabled, the example configuration
-passes nginx -t, both tools run from PATH, and both packages go again cleanly."""
+asset-gate-sync and asset-gate-credentials; lintian finds no error or warning in them;
+installed on this machine, the packaged nginx loads the module through
+modules-available/-enabled, the example configuration passes nginx -t, the tools run from PATH,
+and the packages go again cleanly."""
 
 import http.client
 import re
@@ -151,6 +152,54 @@ def test_the_sync_package_installs_the_follower_and_its_unit_not_started(sync_in
     assert {"python3-psycopg2", "python3-redis"} <= set(depends), depends
 
 
+CREDENTIALS_PACKAGE = "asset-gate-credentials"
+
+
+@pytest.fixture(scope="module")
+def credentials_installed(installed):
+    yield from install(CREDENTIALS_PACKAGE, f"{CREDENTIALS_PACKAGE}_*_all.deb")
+
+
+def test_the_credentials_package_installs_the_companion_and_its_unit_not_started(
+        credentials_installed):
+    files = set(run("dpkg", "-L", CREDENTIALS_PACKAGE).stdout.splitlines())
+    doc = Path("/usr/share/doc") / CREDENTIALS_PACKAGE
+    for f in ("/usr/bin/asset-gate-credentials", "/usr/share/man/man1/asset-gate-credentials.1.gz",
+              str(doc / "copyright"), "/etc/default/asset-gate-credentials"):
+        assert f in files, (f, sorted(files))
+    unit = next(Path(f) for f in files if f.endswith("/systemd/system/asset-gate-credentials.service"))
+    text = unit.read_text()
+    assert "ExecStart=/usr/bin/asset-gate-credentials $ASSET_GATE_CREDENTIALS_ARGS" in text
+    assert "EnvironmentFile=/etc/default/asset-gate-credentials" in text
+    assert not Path("/etc/systemd/system/multi-user.target.wants/asset-gate-credentials.service").exists()
+    depends = field_list(run("dpkg-deb", "-f", str(credentials_installed), "Depends").stdout)
+    assert "python3-botocore" in depends, depends
+
+
+def test_the_installed_companion_writes_a_file_the_installed_module_reads(
+        credentials_installed, tmp_path):
+    assert run("/usr/bin/asset-gate-credentials", "--help").returncode == 0
+    target = tmp_path / "s3-credentials"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "AKIDPACKAGETEST",
+           "AWS_SECRET_ACCESS_KEY": "package-test-secret", "AWS_EC2_METADATA_DISABLED": "true"}
+    r = run("/usr/bin/asset-gate-credentials", "--once", "--file", str(target), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "package-test-secret" not in r.stdout + r.stderr      # never logged
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert "aws_access_key_id = AKIDPACKAGETEST" in target.read_text()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"""include /etc/nginx/modules-enabled/*.conf;
+events {{}}
+http {{
+    asset_gate_s3_endpoint http://127.0.0.1:9;
+    asset_gate_s3_bucket b;
+    asset_gate_s3_credentials_file {target};
+}}
+""")
+    result = run("/usr/sbin/nginx", "-t", "-c", str(conf))
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_installed_sync_runs_and_refuses_a_missing_database(sync_installed):
     assert run("/usr/bin/asset-gate-sync", "--help").returncode == 0
     r = run("/usr/bin/asset-gate-sync", "watch", env={"PATH": "/usr/bin:/bin"})
@@ -165,7 +214,7 @@ def test_lintian_finds_no_error_or_warning_in_the_packages(installed):
     changes = list((REPO / "build" / "deb").glob("asset-gate_*.changes"))
     assert len(changes) == 1, changes
     listed = changes[0].read_text()
-    assert f"{PACKAGE}_" in listed and f"{SYNC_PACKAGE}_" in listed, listed
+    assert all(f"{p}_" in listed for p in (PACKAGE, SYNC_PACKAGE, CREDENTIALS_PACKAGE)), listed
     result = run("lintian", "--fail-on", "error,warning", str(changes[0]))
     tags = [line for line in result.stdout.splitlines() if re.match(r"[EW]: ", line)]
     assert tags == [] and result.returncode == 0, result.stdout + result.stderr
@@ -321,21 +370,26 @@ def test_the_sync_package_holds_its_man_page_docs_and_licence(sync_installed):
     assert shutil.which("asset-gate-sync", path="/usr/bin:/bin") == "/usr/bin/asset-gate-sync"
 
 
-def test_systemd_analyze_verify_accepts_the_installed_units(installed, sync_installed):
-    units = [f for p in (PACKAGE, SYNC_PACKAGE) for f in run("dpkg", "-L", p).stdout.splitlines()
+def test_systemd_analyze_verify_accepts_the_installed_units(installed, sync_installed,
+                                                           credentials_installed):
+    units = [f for p in (PACKAGE, SYNC_PACKAGE, CREDENTIALS_PACKAGE)
+             for f in run("dpkg", "-L", p).stdout.splitlines()
              if re.search(r"/systemd/system/[^/]+\.(service|timer|socket|path)$", f)]
     assert any(u.endswith("/asset-gate-sync.service") for u in units), units
+    assert any(u.endswith("/asset-gate-credentials.service") for u in units), units
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed here")
     result = run("systemd-analyze", "verify", *units)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_both_packages_remove_cleanly_and_purge_takes_the_settings(installed, sync_installed):
-    """Last in the file: removes both, then installs them again for the fixtures' teardown."""
-    removed = dpkg("-r", SYNC_PACKAGE, PACKAGE)
+def test_the_packages_remove_cleanly_and_purge_takes_the_settings(installed, sync_installed,
+                                                                 credentials_installed):
+    """Last in the file: removes them, then installs them again for the fixtures' teardown."""
+    removed = dpkg("-r", SYNC_PACKAGE, CREDENTIALS_PACKAGE, PACKAGE)
     assert removed.returncode == 0, removed.stdout + removed.stderr
-    for gone in ("/usr/bin/asset-gate-token", "/usr/bin/asset-gate-sync", str(EXAMPLE),
+    for gone in ("/usr/bin/asset-gate-token", "/usr/bin/asset-gate-sync",
+                 "/usr/bin/asset-gate-credentials", str(EXAMPLE),
                  "/usr/lib/nginx/modules/ngx_http_asset_gate_module.so", str(SNIPPET)):
         assert not Path(gone).exists(), gone
     assert not Path("/etc/nginx/modules-enabled/50-mod-http-asset-gate.conf").is_symlink()
@@ -343,8 +397,9 @@ def test_both_packages_remove_cleanly_and_purge_takes_the_settings(installed, sy
     assert run("/usr/sbin/nginx", "-t", "-q").returncode == 0
     # removed, a conffile stays (the settings may hold the operator's URLs); purged, it goes
     assert Path("/etc/default/asset-gate-sync").exists()
-    purged = dpkg("--purge", SYNC_PACKAGE)
+    purged = dpkg("--purge", SYNC_PACKAGE, CREDENTIALS_PACKAGE)
     assert purged.returncode == 0, purged.stdout + purged.stderr
     assert not Path("/etc/default/asset-gate-sync").exists()
-    again = dpkg("-i", str(installed), str(sync_installed))
+    assert not Path("/etc/default/asset-gate-credentials").exists()
+    again = dpkg("-i", str(installed), str(sync_installed), str(credentials_installed))
     assert again.returncode == 0, again.stdout + again.stderr

@@ -352,7 +352,7 @@ def test_s3_recipe_serves_from_a_virtual_host_region_signed_store(store, request
                 ("proxy_pass https://", "proxy_pass http://"),
                 ("posthog-web.internal:8000", "127.0.0.1:9"),
                 ("/etc/asset-gate/keys", str(s.keyfile)),
-                ("/run/asset-gate/s3-credentials", str(store.good)),
+                ("/run/asset-gate-credentials/s3-credentials", str(store.good)),
                 ("/var/log/nginx/asset-gate.log", str(s.dir / "access.log")),
                 ("listen 8081;", f"listen 127.0.0.1:{s.port};")]
 
