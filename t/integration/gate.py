@@ -271,22 +271,11 @@ class Stack:
             add_header X-Reason $asset_gate_reason always;
             {self.location_extra}"""
         log_format = self.log_format or '$request $status reason=$asset_gate_reason id=$asset_gate_id purpose=$asset_gate_purpose surface=$asset_gate_surface org=$asset_gate_org format=$asset_gate_format location=$asset_gate_location filename=$asset_gate_filename'
-        return f"""
-load_module {MODULE};
-daemon off;
-master_process on;
-worker_processes {self.workers};
-error_log {self.dir}/error.log info;
-pid {self.dir}/nginx.pid;
-events {{ worker_connections 1024; }}
+        return f"""{self.preamble()}
 http {{
     log_format gate '{log_format}';
     access_log {self.dir}/access.log gate;
-    client_body_temp_path {self.dir}/client_body;
-    proxy_temp_path {self.dir}/proxy;
-    fastcgi_temp_path {self.dir}/fastcgi;
-    uwsgi_temp_path {self.dir}/uwsgi;
-    scgi_temp_path {self.dir}/scgi;
+    {self.temp_paths()}
     asset_gate_redis {self.redis_directive()};
     asset_gate_redis_timeout {self.redis_timeout};
     {password}
@@ -315,6 +304,23 @@ http {{
     }}
 }}
 """
+
+    def preamble(self) -> str:
+        """The main context: the module loaded, the stack's workers, logs and pid file."""
+        return f"""
+load_module {MODULE};
+daemon off;
+master_process on;
+worker_processes {self.workers};
+error_log {self.dir}/error.log info;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 1024; }}"""
+
+    def temp_paths(self) -> str:
+        """The http context's temporary directories, inside the stack's own."""
+        return "\n    ".join(f"{kind}_temp_path {self.dir}/{where};" for kind, where in (
+            ("client_body", "client_body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"),
+            ("uwsgi", "uwsgi"), ("scgi", "scgi")))
 
     def write_config(self):
         (self.dir / "nginx.conf").write_text(self.config())

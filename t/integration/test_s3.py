@@ -246,7 +246,8 @@ def load(s):
     return s
 
 
-def start_module_stack(request, s):
+def tear_down_with(request, s):
+    """When `request` ends: `s` stopped, its log checked, its directory removed."""
     def finish():
         try:
             s.stop()
@@ -254,6 +255,10 @@ def start_module_stack(request, s):
         finally:
             s.cleanup()
     request.addfinalizer(finish)
+
+
+def start_module_stack(request, s):
+    tear_down_with(request, s)
     return load(launch(s))
 
 
