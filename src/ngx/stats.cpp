@@ -1,5 +1,7 @@
-// Shared counters and their Prometheus exposition. The zone holds one plain struct of atomics;
-// every worker adds to it, the status location reads it.
+// Shared counters and their Prometheus exposition. The zone holds plain structs of atomics, one
+// slot of them per worker (by ngx_worker; workers past kSlots share one, which the atomics
+// allow), each on cache lines of its own: a request adds to its worker's slot without writing a
+// line another core is writing. The status location sums the slots.
 #include "ngx/stats.hpp"
 
 #include <ctime>
@@ -24,7 +26,7 @@ constexpr std::uint64_t kBuckets[] = {250,   500,   1000,   2500,   5000,   1000
                                       25000, 50000, 100000, 250000, 500000, 1000000};
 constexpr int kBucketCount = sizeof(kBuckets) / sizeof(kBuckets[0]);
 
-struct Stats {
+struct alignas(64) Counters {
     ngx_atomic_t decisions[kSurfaces][kPurposes][kReasonCount];
     ngx_atomic_t cache[3];
     ngx_atomic_t redis[4];
@@ -32,6 +34,40 @@ struct Stats {
     ngx_atomic_t latency_sum_us;
     ngx_atomic_t latency_count;
 };
+
+constexpr ngx_uint_t kSlots = 32;
+
+struct Stats {
+    Counters slots[kSlots];
+};
+
+// What the status page shows: every slot's counters added up.
+struct Totals {
+    ngx_atomic_uint_t decisions[kSurfaces][kPurposes][kReasonCount] = {};
+    ngx_atomic_uint_t cache[3] = {};
+    ngx_atomic_uint_t redis[4] = {};
+    ngx_atomic_uint_t latency[kBucketCount + 1] = {};
+    ngx_atomic_uint_t latency_sum_us = 0;
+    ngx_atomic_uint_t latency_count = 0;
+};
+
+template <size_t N>
+void sum_into(ngx_atomic_uint_t (&to)[N], const ngx_atomic_t (&from)[N]) noexcept {
+    for (size_t i = 0; i < N; i++) to[i] += from[i];
+}
+
+void sum(const Stats &s, Totals *t) noexcept {
+    for (const Counters &c : s.slots) {
+        for (int sf = 0; sf < kSurfaces; sf++) {
+            for (int p = 0; p < kPurposes; p++) sum_into(t->decisions[sf][p], c.decisions[sf][p]);
+        }
+        sum_into(t->cache, c.cache);
+        sum_into(t->redis, c.redis);
+        sum_into(t->latency, c.latency);
+        t->latency_sum_us += c.latency_sum_us;
+        t->latency_count += c.latency_count;
+    }
+}
 
 Stats *g_stats = nullptr;
 ngx_str_t g_zone_name = ngx_string("asset_gate_stats");
@@ -185,7 +221,7 @@ void build_info(Out &o) noexcept {
     o.put("\"} 1\n");
 }
 
-void exposition(Out &o, const Stats &s) noexcept {
+void exposition(Out &o, const Totals &s) noexcept {
     header(o, "asset_gate_decisions_total", "counter",
            "Requests the gate decided, by surface, token purpose and $asset_gate_reason.");
     for (int sf = 0; sf < kSurfaces; sf++) {
@@ -332,7 +368,11 @@ ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     Out o{r->pool};
     build_info(o);
-    if (g_stats != nullptr) exposition(o, *g_stats);
+    if (g_stats != nullptr) {
+        Totals totals;
+        sum(*g_stats, &totals);
+        exposition(o, totals);
+    }
     const auto *mcf =
         static_cast<const MainConf *>(ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
     cache_exposition(o, mcf);
@@ -367,26 +407,37 @@ ngx_int_t stats_zone_add(ngx_conf_t *cf) noexcept {
     return NGX_OK;
 }
 
+namespace {
+
+// This worker's slot (ngx_worker is its index; 0 outside a worker).
+Counters *mine() noexcept {
+    return g_stats == nullptr ? nullptr : &g_stats->slots[ngx_worker % kSlots];
+}
+
+}  // namespace
+
 void stats_decision(const Ctx *ctx) noexcept {
-    if (g_stats == nullptr) return;
-    add(&g_stats->decisions[surface_index(ctx)][purpose_index(ctx)][static_cast<int>(ctx->reason)]);
+    if (Counters *c = mine()) {
+        add(&c->decisions[surface_index(ctx)][purpose_index(ctx)][static_cast<int>(ctx->reason)]);
+    }
 }
 
 void stats_cache(CacheEvent e, ngx_uint_t n) noexcept {
-    if (g_stats != nullptr) add(&g_stats->cache[static_cast<int>(e)], n);
+    if (Counters *c = mine()) add(&c->cache[static_cast<int>(e)], n);
 }
 
 void stats_redis(RedisEvent e) noexcept {
-    if (g_stats != nullptr) add(&g_stats->redis[static_cast<int>(e)]);
+    if (Counters *c = mine()) add(&c->redis[static_cast<int>(e)]);
 }
 
 void stats_redis_latency(std::uint64_t us) noexcept {
-    if (g_stats == nullptr) return;
+    Counters *c = mine();
+    if (c == nullptr) return;
     int b = 0;
     while (b < kBucketCount && us > kBuckets[b]) b++;
-    add(&g_stats->latency[b]);
-    add(&g_stats->latency_sum_us, static_cast<ngx_atomic_int_t>(us));
-    add(&g_stats->latency_count);
+    add(&c->latency[b]);
+    add(&c->latency_sum_us, static_cast<ngx_atomic_int_t>(us));
+    add(&c->latency_count);
 }
 
 std::uint64_t monotonic_us() noexcept {
