@@ -80,6 +80,14 @@ const char *utc_text(std::int64_t t, char (&buf)[32]) noexcept {
     return buf;
 }
 
+// True the first time `v` cannot be used (then logged by the caller), false while the same
+// version stays unusable.
+bool newly_refused(S3CredentialsFile *file, const FileVersion &v) noexcept {
+    if (file->refused == v) return false;
+    file->refused = v;
+    return true;
+}
+
 // The file changed: its new contents replace the set, or are logged once and ignored.
 void reload(S3CredentialsFile *file, const FileVersion &now_version, ngx_log_t *log) noexcept {
     S3Credentials fresh;
@@ -87,13 +95,11 @@ void reload(S3CredentialsFile *file, const FileVersion &now_version, ngx_log_t *
     std::string why;
     const char *verb = "";
     if (!load(file->path, &fresh, &expires, &verb, &why)) {
-        if (!file->refused_any || file->refused != now_version) {
+        if (newly_refused(file, now_version)) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "asset_gate: %s S3 credentials file \"%s\": %s; still signing with "
                           "the credentials read before it changed",
                           verb, file->path.c_str(), why.c_str());
-            file->refused = now_version;
-            file->refused_any = true;
         }
         return;
     }
@@ -102,7 +108,7 @@ void reload(S3CredentialsFile *file, const FileVersion &now_version, ngx_log_t *
     file->expires = expires;
     file->expiry_logged = false;
     file->version = now_version;
-    file->refused_any = false;
+    file->refused.reset();
     char buf[32];
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "asset_gate: S3 credentials re-read from \"%s\" (access key %s, %s%s)",
@@ -118,16 +124,14 @@ void check(S3CredentialsFile *file, ngx_log_t *log) noexcept {
     FileVersion v;
     int err = 0;
     if (!stat_version(file->path, &v, &err)) {
-        FileVersion gone;  // all zeros: "no file", logged once until it is back
-        if (!file->refused_any || file->refused != gone) {
+        // All zeros: "no file", logged once until it is back.
+        if (newly_refused(file, FileVersion{})) {
             ngx_log_error(NGX_LOG_ERR, log, err,
                           "asset_gate: cannot stat the S3 credentials file \"%s\": still "
                           "signing with the credentials read before",
                           file->path.c_str());
-            file->refused = gone;
-            file->refused_any = true;
         }
-    } else if (v != file->version && !(file->refused_any && v == file->refused)) {
+    } else if (v != file->version && file->refused != v) {
         reload(file, v, log);
     }
 }

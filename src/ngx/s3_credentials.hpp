@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "ngx/ngx.hpp"
@@ -37,8 +38,7 @@ struct S3CredentialsFile {
     S3Credentials creds;       // the last good set
     std::int64_t expires = 0;  // of `creds`, unix seconds; 0: they do not expire
     FileVersion version;       // of the file `creds` came from
-    FileVersion refused;       // the last version that could not be used, logged once
-    bool refused_any = false;
+    std::optional<FileVersion> refused;  // the last version that could not be used, logged once
     mutable bool expiry_logged = false;  // the expiry of `creds` was logged (once per set)
     ngx_event_t tick;  // the worker's check, once a second
 };

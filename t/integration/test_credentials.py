@@ -588,3 +588,26 @@ def test_nginx_t_refuses_a_file_with_a_bad_expiry_naming_file_and_line(verifier,
     assert "line 4: invalid expiration" in res.stderr
     assert re.search(r"nginx\.conf:\d+", res.stderr), res.stderr
     s.write_config()  # the running stack's own configuration back for the teardown
+
+
+def test_a_removed_file_keeps_the_last_good_set_and_is_logged_once(verifier, workdir, request):
+    credfile = workdir / "s3-credentials"
+    write_credentials(credfile, SECRET_A, TOKEN_A)
+    verifier.credentials = {ACCESS_KEY: [(SECRET_A, TOKEN_A, None), (SECRET_B, TOKEN_B, None)]}
+    s = s3_stack(request, verifier, credfile, workers=1)
+    assert proxied(s).status == 200
+    mark = verifier.mark()
+    credfile.unlink()
+    deadline = time.time() + 3.5  # several checks while it is gone
+    while time.time() < deadline:
+        assert proxied(s).status == 200
+        time.sleep(0.1)
+    assert {r.token for r in verifier.since(mark)} == {TOKEN_A}
+    lines = error_lines(s, "cannot stat the S3 credentials file")
+    assert len(lines) == 1, lines
+    assert "[error]" in lines[0] and str(credfile) in lines[0]
+    # Back, with another set: taken at once, and the removal is not logged again.
+    write_credentials(credfile, SECRET_B, TOKEN_B)
+    wait_for(lambda: proxied(s).status == 200 and verifier.since(0)[-1].token == TOKEN_B, 10,
+             "the file back")
+    assert len(error_lines(s, "cannot stat the S3 credentials file")) == 1
