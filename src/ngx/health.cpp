@@ -79,7 +79,7 @@ ngx_int_t health_handler(ngx_http_request_t *r) noexcept {
         static_cast<const MainConf *>(ngx_http_get_module_main_conf(r, ngx_http_asset_gate_module));
     const auto *gates = static_cast<const GateRef *>(mcf->gates.elts);
     const ngx_uint_t n = mcf->gates.nelts;
-    auto *each = static_cast<GateHealth *>(ngx_palloc(r->pool, sizeof(GateHealth) * (n + 1)));
+    auto *each = static_cast<GateHealth *>(ngx_palloc(r->pool, sizeof(GateHealth) * n));
     if (each == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     for (ngx_uint_t i = 0; i < n; i++) each[i] = health_of_gate(gates[i].conf);
     const HealthVerdict v = health_of(each, n, ngx_time());
@@ -87,29 +87,17 @@ ngx_int_t health_handler(ngx_http_request_t *r) noexcept {
     if (body.data == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     const bool ok = v.problem == Unhealthy::none;
-    r->headers_out.status = ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
-    r->headers_out.content_length_n = static_cast<off_t>(body.len);
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
     if (push_header(r, "Cache-Control", "no-store") == nullptr ||
         (!ok && push_header(r, "Retry-After", "1") == nullptr)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
     }
     auto *b = static_cast<ngx_buf_t *>(ngx_calloc_buf(r->pool));
     if (b == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     b->pos = body.data;
     b->last = body.data + body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-    ngx_int_t rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK) return rc;
     ngx_chain_t out{b, nullptr};
-    return ngx_http_output_filter(r, &out);
+    return send_memory_body(r, ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                            &out, static_cast<off_t>(body.len));
 }
 
 }  // namespace

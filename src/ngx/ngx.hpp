@@ -134,4 +134,26 @@ inline ngx_table_elt_t *push_header(ngx_http_request_t *r, std::string_view name
     return h;
 }
 
+// Answers with `body`, buffers in memory of `len` bytes in all (null: none), as `type`; a HEAD
+// request gets the header alone. For the gate's own small pages (status, health).
+inline ngx_int_t send_memory_body(ngx_http_request_t *r, ngx_uint_t status, std::string_view type,
+                                  ngx_chain_t *body, off_t len) noexcept {
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type = ngx_view(type);
+    r->headers_out.content_type_len = type.size();
+    if (r->method == NGX_HTTP_HEAD || body == nullptr) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+    ngx_int_t rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) return rc;
+    for (ngx_chain_t *cl = body; cl; cl = cl->next) {
+        cl->buf->memory = 1;
+        cl->buf->last_buf = cl->next == nullptr && r == r->main;
+        cl->buf->last_in_chain = cl->next == nullptr;
+    }
+    return ngx_http_output_filter(r, body);
+}
+
 }  // namespace asset_gate

@@ -379,21 +379,8 @@ ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     redis_exposition(o, mcf);
     heartbeat_exposition(o, mcf);
     if (o.failed) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = static_cast<off_t>(o.size());
-    ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    if (r->method == NGX_HTTP_HEAD || o.first == nullptr) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
-    }
-    ngx_int_t rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK) return rc;
-    for (ngx_chain_t *cl = o.first; cl; cl = cl->next) {
-        cl->buf->memory = 1;
-        cl->buf->last_buf = cl->next == nullptr;
-    }
-    return ngx_http_output_filter(r, o.first);
+    return send_memory_body(r, NGX_HTTP_OK, "text/plain; version=0.0.4", o.first,
+                            static_cast<off_t>(o.size()));
 }
 
 }  // namespace
