@@ -41,22 +41,13 @@ struct Stats {
     Counters slots[kSlots];
 };
 
-// What the status page shows: every slot's counters added up.
-struct Totals {
-    ngx_atomic_uint_t decisions[kSurfaces][kPurposes][kReasonCount] = {};
-    ngx_atomic_uint_t cache[3] = {};
-    ngx_atomic_uint_t redis[4] = {};
-    ngx_atomic_uint_t latency[kBucketCount + 1] = {};
-    ngx_atomic_uint_t latency_sum_us = 0;
-    ngx_atomic_uint_t latency_count = 0;
-};
-
+// What the status page shows: every slot's counters added up, into counters of the same shape.
 template <size_t N>
-void sum_into(ngx_atomic_uint_t (&to)[N], const ngx_atomic_t (&from)[N]) noexcept {
+void sum_into(ngx_atomic_t (&to)[N], const ngx_atomic_t (&from)[N]) noexcept {
     for (size_t i = 0; i < N; i++) to[i] += from[i];
 }
 
-void sum(const Stats &s, Totals *t) noexcept {
+void sum(const Stats &s, Counters *t) noexcept {
     for (const Counters &c : s.slots) {
         for (int sf = 0; sf < kSurfaces; sf++) {
             for (int p = 0; p < kPurposes; p++) sum_into(t->decisions[sf][p], c.decisions[sf][p]);
@@ -221,7 +212,7 @@ void build_info(Out &o) noexcept {
     o.put("\"} 1\n");
 }
 
-void exposition(Out &o, const Totals &s) noexcept {
+void exposition(Out &o, const Counters &s) noexcept {
     header(o, "asset_gate_decisions_total", "counter",
            "Requests the gate decided, by surface, token purpose and $asset_gate_reason.");
     for (int sf = 0; sf < kSurfaces; sf++) {
@@ -369,7 +360,7 @@ ngx_int_t status_handler(ngx_http_request_t *r) noexcept {
     Out o{r->pool};
     build_info(o);
     if (g_stats != nullptr) {
-        Totals totals;
+        Counters totals{};
         sum(*g_stats, &totals);
         exposition(o, totals);
     }
