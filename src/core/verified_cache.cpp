@@ -4,7 +4,8 @@
 
 #include <cstring>
 #include <functional>
-#include <new>
+#include <memory>
+#include <utility>
 
 namespace asset_gate {
 
@@ -36,17 +37,33 @@ std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token
 }
 
 VerifiedTokenCache::VerifiedTokenCache(std::size_t bytes) noexcept {
-    const std::size_t sets = bytes / sizeof(Set);
+    const std::size_t sets = bytes / (sizeof(Tags) + kWays * sizeof(Slot));
     if (sets == 0) return;
-    sets_storage_.reset(new (std::nothrow) Set[sets]);
-    if (sets_storage_ != nullptr) sets_ = sets;
+    // The slots start on a cache line: a slot is then four lines, not five.
+    const std::size_t tag_bytes = (sets * sizeof(Tags) + 63) / 64 * 64;
+    PageMemory memory(tag_bytes + sets * kWays * sizeof(Slot));
+    if (memory.data() == nullptr) return;
+    memory_ = std::move(memory);
+    auto *base = static_cast<unsigned char *>(memory_.data());
+    tags_ = reinterpret_cast<Tags *>(base);
+    slots_ = reinterpret_cast<Slot *>(base + tag_bytes);
+    std::uninitialized_value_construct_n(tags_, sets);  // empty: no slot has a scope
+    std::uninitialized_value_construct_n(slots_, sets * kWays);
+    sets_ = sets;
 }
 
 const VerifiedTokenCache::Slot *VerifiedTokenCache::lookup(const void *scope,
                                                            std::string_view token,
                                                            std::uint64_t h) const noexcept {
-    const Set &set = sets_storage_[h % sets_];
-    for (const Slot &s : set.slots) {
+    const std::size_t set = h % sets_;
+    const Tags &tags = tags_[set];
+    for (std::size_t way = 0; way < kWays; way++) {
+        if (tags.tag[way] != tag_of(h)) continue;
+        const Slot &s = slots_[set * kWays + way];
+        // Its lines at once, not one miss after another as the comparison walks them.
+        for (std::size_t line = 0; line < sizeof(Slot); line += 64) {
+            __builtin_prefetch(reinterpret_cast<const char *>(&s) + line);
+        }
         if (s.scope != scope || s.hash != h || s.len != token.size()) continue;
         if (same_bytes(s.token, token.data(), token.size())) return &s;
     }
@@ -68,9 +85,12 @@ void VerifiedTokenCache::insert(const void *scope, std::string_view token,
     if (token.size() > kMaxToken || sets_ == 0) return;
     const std::uint64_t h = hash(scope, token);
     if (lookup(scope, token, h) != nullptr) return;  // already there (verified once more)
-    Set &set = sets_storage_[h % sets_];
-    Slot &s = set.slots[set.next];
-    set.next = static_cast<std::uint8_t>((set.next + 1) % kWays);
+    const std::size_t set = h % sets_;
+    Tags &tags = tags_[set];
+    const std::size_t way = tags.next;
+    tags.next = static_cast<std::uint8_t>((way + 1) % kWays);
+    tags.tag[way] = tag_of(h);
+    Slot &s = slots_[set * kWays + way];
     s.scope = scope;
     s.hash = h;
     s.len = static_cast<std::uint16_t>(token.size());
