@@ -19,16 +19,24 @@ struct Entry;
 
 // What the zone's first allocation holds. `layout` tells a reload that finds the zone of a
 // module built with another layout (a package upgrade) not to read it as its own.
-constexpr std::uint64_t kLayout = 0x6167632d68736831ULL;  // "agc-hsh1": hash table, version 1
+constexpr std::uint64_t kLayout = 0x6167632d68736832ULL;  // "agc-hsh2": hash table, version 2
 
 struct Shared {
     std::uint64_t layout;
+    // Moves on at every invalidation (under the lock); workers' local copies carry the
+    // generation they were read at and are used only while it holds. Every local hit reads
+    // it: its cache line holds nothing that a store writes (a slab slot of this size is
+    // aligned to its size).
+    std::uint64_t generation;
+    std::uint8_t unwritten[64 - 2 * sizeof(std::uint64_t)];
     Entry **buckets;  // ngx_slab-allocated, `mask + 1` heads
     ngx_uint_t mask;
     ngx_queue_t queue;  // newest first; eviction takes the oldest not referenced since
     ngx_uint_t entries;
     size_t bytes;  // of the entries (headers, keys, values), not of the slab pages they use
 };
+
+static_assert(offsetof(Shared, buckets) == 64, "the generation has its cache line to itself");
 
 struct Zone {
     Shared *sh;
@@ -152,6 +160,7 @@ ngx_int_t init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept {
     z->sh->buckets = static_cast<Entry **>(ngx_slab_calloc(z->shpool, buckets * sizeof(Entry *)));
     if (z->sh->buckets == nullptr) return NGX_ERROR;
     z->sh->mask = buckets - 1;
+    z->sh->generation = 0;
     ngx_queue_init(&z->sh->queue);
     z->sh->entries = 0;
     z->sh->bytes = 0;
@@ -212,7 +221,7 @@ char *cache_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_shm_zone_t **zone) no
 }
 
 CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
-                   ngx_str_t *value) noexcept {
+                   ngx_str_t *value, CacheStamp *stamp) noexcept {
     auto *z = static_cast<Zone *>(zone->data);
     std::uint32_t hash = hash_of(key);
     CacheHit hit = CacheHit::miss;
@@ -231,6 +240,10 @@ CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
                 hit = CacheHit::positive;
             }
         }
+        if (hit != CacheHit::miss) {
+            stamp->expires = e->expires;
+            stamp->generation = z->sh->generation;
+        }
     }
     ngx_shmtx_unlock(&z->shpool->mutex);
     stats_cache(hit == CacheHit::miss ? CacheEvent::miss : CacheEvent::hit);
@@ -243,8 +256,16 @@ bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept {
     ngx_shmtx_lock(&z->shpool->mutex);
     Entry *e = find_locked(z, hash, key);
     if (e != nullptr) remove_locked(z, e);
+    // Whether or not the zone still held it: a worker may hold a copy of an entry the zone
+    // has since evicted.
+    __atomic_store_n(&z->sh->generation, z->sh->generation + 1, __ATOMIC_RELEASE);
     ngx_shmtx_unlock(&z->shpool->mutex);
     return e != nullptr;
+}
+
+std::uint64_t cache_generation(ngx_shm_zone_t *zone) noexcept {
+    auto *z = static_cast<Zone *>(zone->data);
+    return __atomic_load_n(&z->sh->generation, __ATOMIC_ACQUIRE);
 }
 
 void cache_put(ngx_shm_zone_t *zone, std::string_view key, std::string_view value, CacheHit kind,

@@ -22,12 +22,24 @@ void cache_merge_conf(CacheConf *conf, const CacheConf *prev) noexcept;
 // Declares the zone (the directive's handler calls this).
 char *cache_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_shm_zone_t **zone) noexcept;
 
-// Finds `key`; on a positive hit copies its value into `pool`. Expired entries are misses.
-CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
-                   ngx_str_t *value) noexcept;
+// When a found entry expires, and the zone's generation when it was found: what a worker's
+// local copy of it keeps (LocalRecordCache).
+struct CacheStamp {
+    ngx_msec_t expires;
+    std::uint64_t generation;
+};
 
-// Removes `key` (an invalidation message); true when it was there.
+// Finds `key`; on a positive hit copies its value into `pool`. Expired entries are misses.
+// On any hit `stamp` says how long the answer holds.
+CacheHit cache_get(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
+                   ngx_str_t *value, CacheStamp *stamp) noexcept;
+
+// Removes `key` (an invalidation message); true when it was there. Either way the zone's
+// generation moves on: every worker's local copies taken before are no longer used.
 bool cache_delete(ngx_shm_zone_t *zone, std::string_view key) noexcept;
+
+// The zone's generation now.
+std::uint64_t cache_generation(ngx_shm_zone_t *zone) noexcept;
 
 // Stores `value` (empty unless positive) as `kind` for `ttl` milliseconds. When the zone is
 // full it first drops expired entries; only a small entry may then evict a few live ones, the

@@ -205,12 +205,34 @@ void on_deadline(ngx_event_t *ev) noexcept {
     lk->client->command_timed_out();
 }
 
+// A cached answer: the worker's local copy if it still holds, else the zone's (copied locally
+// for the next request). `value` is in the request pool.
+CacheHit cached(ngx_shm_zone_t *zone, std::string_view key, ngx_pool_t *pool,
+                ngx_str_t *value) noexcept {
+    LocalRecordCache *local = local_records();
+    if (local != nullptr) {
+        LocalRecordCache::Entry e;
+        if (local->find(key, cache_generation(zone), ngx_current_msec, &e)) {
+            if (!pool_copy(pool, e.value, value)) return CacheHit::miss;
+            stats_cache(CacheEvent::hit);
+            return static_cast<CacheHit>(e.kind);
+        }
+    }
+    CacheStamp stamp;
+    CacheHit hit = cache_get(zone, key, pool, value, &stamp);
+    if (local != nullptr && hit != CacheHit::miss) {
+        std::string_view v = hit == CacheHit::positive ? view(*value) : std::string_view();
+        local->insert(key, static_cast<std::uint8_t>(hit), v, stamp.expires, stamp.generation);
+    }
+    return hit;
+}
+
 // Decodes a cached record into ctx (its strings view the value's copy in the request pool);
 // false for a miss.
 bool from_cache(ngx_shm_zone_t *zone, std::string_view key, ngx_http_request_t *r, Ctx *ctx,
                 LookupKind kind) noexcept {
     ngx_str_t value;
-    CacheHit hit = cache_get(zone, key, r->pool, &value);
+    CacheHit hit = cached(zone, key, r->pool, &value);
     if (hit == CacheHit::miss) return false;
     if (kind == LookupKind::org) {
         OrgRecord org;

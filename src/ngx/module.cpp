@@ -50,12 +50,14 @@ void *create_main_conf(ngx_conf_t *cf) noexcept {
         return nullptr;
     }
     conf->token_cache = NGX_CONF_UNSET_SIZE;
+    conf->local_cache = NGX_CONF_UNSET_SIZE;
     return conf;
 }
 
 char *init_main_conf(ngx_conf_t *, void *c) noexcept {
     auto *conf = static_cast<MainConf *>(c);
     ngx_conf_init_size_value(conf->token_cache, VerifiedTokenCache::kDefaultBytes);
+    ngx_conf_init_size_value(conf->local_cache, LocalRecordCache::kDefaultBytes);
     return NGX_CONF_OK;
 }
 
@@ -341,6 +343,8 @@ ngx_command_t g_commands[] = {
      ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET, offsetof(MainConf, token_cache), nullptr},
     {ngx_string("asset_gate_cache_zone"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, set_cache_zone,
      NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr},
+    {ngx_string("asset_gate_cache_local"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET, offsetof(MainConf, local_cache), nullptr},
     {ngx_string("asset_gate_cache_valid"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
      NGX_HTTP_LOC_CONF_OFFSET, AG_OFF(cache.valid), nullptr},
     {ngx_string("asset_gate_cache_negative"), AG_ANY | NGX_CONF_TAKE1, ngx_conf_set_msec_slot,
@@ -402,6 +406,7 @@ ngx_int_t postconfiguration(ngx_conf_t *cf) noexcept {
 }
 
 VerifiedTokenCache *g_verified_tokens = nullptr;
+LocalRecordCache *g_local_records = nullptr;
 
 ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
     if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) return NGX_OK;
@@ -417,6 +422,18 @@ ngx_int_t init_process(ngx_cycle_t *cycle) noexcept {
                       "of %uz tokens, or no memory): running without it",
                       mcf->token_cache, VerifiedTokenCache::kWays);
     }
+    // Without it every lookup asks the zone: slower, never wrong.
+    if (mcf->cache_zone != nullptr && mcf->local_cache != 0) {
+        g_local_records = new (std::nothrow) LocalRecordCache(mcf->local_cache);
+        if (g_local_records == nullptr || g_local_records->capacity() == 0) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "asset_gate: no local record cache of %uz bytes (too small for a set "
+                          "of %uz records, or no memory): running without it",
+                          mcf->local_cache, LocalRecordCache::kWays);
+            delete g_local_records;
+            g_local_records = nullptr;
+        }
+    }
     s3_credentials_watch(&mcf->s3_credentials, cycle->log);
     return redis_clients_init(cycle, mcf);
 }
@@ -428,6 +445,8 @@ void exit_process(ngx_cycle_t *cycle) noexcept {
     redis_clients_exit();
     delete g_verified_tokens;
     g_verified_tokens = nullptr;
+    delete g_local_records;
+    g_local_records = nullptr;
 }
 
 ngx_http_module_t g_module_ctx = {
@@ -447,6 +466,10 @@ ngx_http_core_loc_conf_t *named_location(ngx_http_core_srv_conf_t *server,
 
 VerifiedTokenCache *verified_tokens() noexcept {
     return g_verified_tokens;
+}
+
+LocalRecordCache *local_records() noexcept {
+    return g_local_records;
 }
 
 }  // namespace asset_gate

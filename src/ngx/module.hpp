@@ -4,6 +4,7 @@
 #include "ngx/ngx.hpp"
 
 #include "core/path.hpp"
+#include "core/record_cache.hpp"
 #include "core/reason.hpp"
 #include "core/record.hpp"
 #include "core/token.hpp"
@@ -42,6 +43,7 @@ struct MainConf {
     ngx_array_t *health;         // of HealthRef (health.cpp): asset_gate_health's; or null
     ngx_uint_t uri_targets;      // some gate routes to a URI: check internal redirects
     size_t token_cache;          // asset_gate_token_cache: bytes of verified tokens per worker
+    size_t local_cache;          // asset_gate_cache_local: bytes of copied records per worker
 };
 
 // How tokens are checked (asset_gate_key_file, asset_gate_audience, asset_gate_leeway).
@@ -155,6 +157,9 @@ ngx_int_t header_filter_init(ngx_conf_t *cf) noexcept;
 
 // The worker's cache of verified tokens (null outside worker processes).
 VerifiedTokenCache *verified_tokens() noexcept;
+
+// The worker's copies of the cache zone's entries (null without a zone, or outside workers).
+LocalRecordCache *local_records() noexcept;
 
 // Wakes a request whose lookup finished: the phase engine re-enters the access handler.
 void wake(Ctx *ctx) noexcept;

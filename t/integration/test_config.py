@@ -525,6 +525,31 @@ def test_token_cache_takes_a_size(conf):
     assert_fails_at(conf, text, '"asset_gate_token_cache" directive is not allowed here')
 
 
+def test_local_cache_takes_a_size(conf):
+    assert_ok(conf, config(conf, http="asset_gate_cache_local 16m;"))
+    assert_ok(conf, config(conf, http="asset_gate_cache_local 0;"))
+    text = config(conf, http=f"asset_gate_cache_local lots;  {MARK}")
+    assert_fails_at(conf, text, '"asset_gate_cache_local" directive invalid value')
+    text = config(conf, server=f"asset_gate_cache_local 1m;  {MARK}")
+    assert_fails_at(conf, text, '"asset_gate_cache_local" directive is not allowed here')
+
+
+@pytest.mark.parametrize("size,warned", [("0", False), ("100", True), ("64k", False)])
+def test_links_work_whatever_the_local_cache(make_stack, size, warned):
+    s = make_stack(http_extra=f"asset_gate_cache_local {size};", workers=1)
+    s.put_org("org-on")
+    s.put_asset(101, org="org-on")
+    s.put_asset(102, org="org-on", location="exports/png/team-1/task-102/blob",
+                content=PNG + b"102")
+    for _ in range(4):  # again and again: from the local copy, the zone, or Redis
+        assert (s.content(101).status, s.content(101).body) == (200, PNG)
+        r = s.content(102)
+        assert (r.status, r.body) == (200, PNG + b"102")
+    assert s.content(103).status == 404  # not found, cached as such
+    assert s.content(103).status == 404
+    assert ("no local record cache of 100 bytes" in s.error_log()) == warned
+
+
 @pytest.mark.parametrize("size,warned", [("0", False), ("100", True), ("64k", False)])
 def test_links_work_whatever_the_token_cache(make_stack, size, warned):
     s = make_stack(http_extra=f"asset_gate_token_cache {size};")

@@ -272,8 +272,10 @@ def test_a_large_valid_record_is_served_without_evicting_others(make_stack):
 def test_a_full_zone_evicts_the_cold_keeps_the_hot_and_never_mixes_records(make_stack):
     """A zone far smaller than the records: each asset still answers with its own file, the
     zone evicts, and an asset fetched between every two others keeps its entry (second
-    chance) where the cold ones, each fetched once a round, are fetched from Redis again."""
+    chance) where the cold ones, each fetched once a round, are fetched from Redis again.
+    Without the workers' local copies, which would answer the hot asset before the zone."""
     s = make_stack(cache=False, http_extra="asset_gate_cache_zone small:32k; "
+                   "asset_gate_cache_local 0; "
                    "asset_gate_cache_valid 60s; asset_gate_cache_negative 60s;",
                    server_extra="location = /metrics { asset_gate_status; }")
     s.put_org("org-1")
@@ -294,6 +296,42 @@ def test_a_full_zone_evicts_the_cold_keeps_the_hot_and_never_mixes_records(make_
     assert s.redis.logged("HGETALL", f"asset:{hot}") <= 2
     # the zone holds a fraction of the cold assets: a round later each is fetched again
     assert s.redis.logged("HGETALL", "asset:1") >= 2 * len(cold) - entries
+
+
+def test_a_workers_local_copy_ends_with_an_invalidation_and_with_its_lifetime(make_stack):
+    """The third request of a link is answered from the worker's own copy of the record, not
+    the zone's: an invalidation must end that copy at once, and its lifetime is the zone's."""
+    s = make_stack(workers=1, cache_valid="3s",
+                   http_extra=f"asset_gate_invalidation_channel {CHANNEL};")
+    wait_subscribed(s, 1)
+    s.put_org("org-local")
+    s.put_asset(50, org="org-local", content=PNG + b"first")
+    token = mint(50)
+
+    def body():
+        r = s.request(f"{FILE}?token={token}")
+        assert r.status == 200
+        return r.body
+
+    for _ in range(3):  # Redis, then the zone, then the worker's copy
+        assert body() == PNG + b"first"
+    s.put_asset(50, org="org-local", location="exports/png/team-1/task-50/second",
+                content=PNG + b"second")
+    assert body() == PNG + b"first"  # the record is cached: unchanged until told or expired
+    s.redis.client.publish(CHANNEL, "asset:50")
+    deadline = time.monotonic() + 0.5  # long before the copy's 3 s are up
+    while body() != PNG + b"second":
+        assert time.monotonic() < deadline, "the invalidation did not reach the worker's copy"
+        time.sleep(0.02)
+    for _ in range(3):
+        assert body() == PNG + b"second"
+    changed = time.monotonic()
+    s.put_asset(50, org="org-local", location="exports/png/team-1/task-50/third",
+                content=PNG + b"third")
+    while body() != PNG + b"third":
+        assert time.monotonic() - changed < 3 + 1, "a copy outlived its record's lifetime"
+        time.sleep(0.05)
+    assert time.monotonic() - changed > 1  # it was cached, and then expired
 
 
 # -- 16: an invalidation racing a pending lookup is not lost ----------------------------------

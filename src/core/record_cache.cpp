@@ -1,0 +1,87 @@
+#include "record_cache.hpp"
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <utility>
+
+namespace asset_gate {
+
+namespace {
+
+std::uint16_t tag_of(std::uint64_t h) noexcept {
+    return static_cast<std::uint16_t>(h >> 48);
+}
+
+}  // namespace
+
+LocalRecordCache::LocalRecordCache(std::size_t bytes) noexcept {
+    const std::size_t sets = bytes / (sizeof(Tags) + kWays * sizeof(Slot));
+    if (sets == 0) return;
+    const std::size_t tag_bytes = (sets * sizeof(Tags) + 63) / 64 * 64;
+    PageMemory memory(tag_bytes + sets * kWays * sizeof(Slot));
+    if (memory.data() == nullptr) return;
+    memory_ = std::move(memory);
+    auto *base = static_cast<unsigned char *>(memory_.data());
+    tags_ = reinterpret_cast<Tags *>(base);
+    slots_ = reinterpret_cast<Slot *>(base + tag_bytes);
+    std::uninitialized_value_construct_n(tags_, sets);  // empty: no slot is used
+    std::uninitialized_value_construct_n(slots_, sets * kWays);
+    sets_ = sets;
+}
+
+LocalRecordCache::Slot *LocalRecordCache::lookup(std::string_view key, std::uint64_t h,
+                                                 std::size_t *set) const noexcept {
+    *set = h % sets_;
+    const Tags &tags = tags_[*set];
+    for (std::size_t way = 0; way < kWays; way++) {
+        if (tags.tag[way] != tag_of(h)) continue;
+        Slot &s = slots_[*set * kWays + way];
+        __builtin_prefetch(reinterpret_cast<const char *>(&s) + 64);  // the value's first line
+        if (s.used && s.hash == h && s.key_len == key.size() &&
+            std::memcmp(s.data, key.data(), key.size()) == 0) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+bool LocalRecordCache::find(std::string_view key, std::uint64_t generation, std::uint64_t now,
+                            Entry *out) const noexcept {
+    if (sets_ == 0) return false;
+    std::size_t set;
+    const Slot *s = lookup(key, std::hash<std::string_view>{}(key), &set);
+    if (s == nullptr || s->generation != generation ||
+        static_cast<std::int64_t>(s->expires - now) <= 0) {
+        return false;
+    }
+    out->kind = s->kind;
+    out->value = std::string_view(s->data + s->key_len, s->value_len);
+    return true;
+}
+
+void LocalRecordCache::insert(std::string_view key, std::uint8_t kind, std::string_view value,
+                              std::uint64_t expires, std::uint64_t generation) noexcept {
+    if (sets_ == 0 || key.size() + value.size() > kMaxEntry) return;
+    const std::uint64_t h = std::hash<std::string_view>{}(key);
+    std::size_t set;
+    Slot *s = lookup(key, h, &set);
+    if (s == nullptr) {  // a new key takes the set's slots in turn
+        Tags &tags = tags_[set];
+        const std::size_t way = tags.next;
+        tags.next = static_cast<std::uint8_t>((way + 1) % kWays);
+        tags.tag[way] = tag_of(h);
+        s = &slots_[set * kWays + way];
+    }
+    s->used = 1;
+    s->hash = h;
+    s->expires = expires;
+    s->generation = generation;
+    s->kind = kind;
+    s->key_len = static_cast<std::uint16_t>(key.size());
+    s->value_len = static_cast<std::uint16_t>(value.size());
+    std::memcpy(s->data, key.data(), key.size());
+    if (!value.empty()) std::memcpy(s->data + key.size(), value.data(), value.size());
+}
+
+}  // namespace asset_gate
