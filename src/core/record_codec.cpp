@@ -26,9 +26,13 @@ struct Reader {
             return 0;
         }
         std::uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        std::memcpy(&v, in.data(), bytes);  // one load where the loop took a byte a step
+#else
         for (int i = 0; i < bytes; i++) {
             v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
         }
+#endif
         in.remove_prefix(bytes);
         return v;
     }
