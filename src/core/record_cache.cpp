@@ -62,10 +62,15 @@ bool LocalRecordCache::find(std::string_view key, std::uint64_t generation, std:
 
 void LocalRecordCache::insert(std::string_view key, std::uint8_t kind, std::string_view value,
                               std::uint64_t expires, std::uint64_t generation) noexcept {
-    if (sets_ == 0 || key.size() + value.size() > kMaxEntry) return;
+    if (sets_ == 0) return;
     const std::uint64_t h = std::hash<std::string_view>{}(key);
     std::size_t set;
     Slot *s = lookup(key, h, &set);
+    if (key.size() + value.size() > kMaxEntry) {
+        // Not copied; nor may an older copy of the key stand in for it.
+        if (s != nullptr) s->used = 0;
+        return;
+    }
     if (s == nullptr) {  // a new key takes the set's slots in turn
         Tags &tags = tags_[set];
         const std::size_t way = tags.next;

@@ -37,7 +37,8 @@ class LocalRecordCache {
     bool find(std::string_view key, std::uint64_t generation, std::uint64_t now,
               Entry *out) const noexcept;
 
-    // Copies an entry the zone gave at `generation`, replacing any copy of the same key.
+    // Copies an entry the zone gave at `generation`, replacing any copy of the same key (an
+    // entry too large for a slot removes that copy).
     void insert(std::string_view key, std::uint8_t kind, std::string_view value,
                 std::uint64_t expires, std::uint64_t generation) noexcept;
 
