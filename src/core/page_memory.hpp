@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 namespace asset_gate {
 
@@ -25,5 +26,26 @@ class PageMemory {
   private:
     void *data_ = nullptr;
 };
+
+// A set-associative table in one PageMemory: as many sets as fit in about `bytes`, each set's
+// tags together at the start, then `ways` slots a set from the next cache line (a slot of a
+// multiple of 64 bytes then spans no more lines than it must). Every tag and slot is value-
+// initialised. Returns the number of sets: 0 when not one fits or the memory was refused.
+template <class Tags, class Slot>
+std::size_t make_table(std::size_t bytes, std::size_t ways, PageMemory *memory, Tags **tags,
+                       Slot **slots) noexcept {
+    const std::size_t sets = bytes / (sizeof(Tags) + ways * sizeof(Slot));
+    if (sets == 0) return 0;
+    const std::size_t tag_bytes = (sets * sizeof(Tags) + 63) / 64 * 64;
+    PageMemory made(tag_bytes + sets * ways * sizeof(Slot));
+    if (made.data() == nullptr) return 0;
+    *memory = std::move(made);
+    auto *base = static_cast<unsigned char *>(memory->data());
+    *tags = reinterpret_cast<Tags *>(base);
+    *slots = reinterpret_cast<Slot *>(base + tag_bytes);
+    std::uninitialized_value_construct_n(*tags, sets);
+    std::uninitialized_value_construct_n(*slots, sets * ways);
+    return sets;
+}
 
 }  // namespace asset_gate

@@ -2,8 +2,6 @@
 
 #include <cstring>
 #include <functional>
-#include <memory>
-#include <utility>
 
 namespace asset_gate {
 
@@ -15,20 +13,8 @@ std::uint16_t tag_of(std::uint64_t h) noexcept {
 
 }  // namespace
 
-LocalRecordCache::LocalRecordCache(std::size_t bytes) noexcept {
-    const std::size_t sets = bytes / (sizeof(Tags) + kWays * sizeof(Slot));
-    if (sets == 0) return;
-    const std::size_t tag_bytes = (sets * sizeof(Tags) + 63) / 64 * 64;
-    PageMemory memory(tag_bytes + sets * kWays * sizeof(Slot));
-    if (memory.data() == nullptr) return;
-    memory_ = std::move(memory);
-    auto *base = static_cast<unsigned char *>(memory_.data());
-    tags_ = reinterpret_cast<Tags *>(base);
-    slots_ = reinterpret_cast<Slot *>(base + tag_bytes);
-    std::uninitialized_value_construct_n(tags_, sets);  // empty: no slot is used
-    std::uninitialized_value_construct_n(slots_, sets * kWays);
-    sets_ = sets;
-}
+LocalRecordCache::LocalRecordCache(std::size_t bytes) noexcept
+    : sets_(make_table(bytes, kWays, &memory_, &tags_, &slots_)) {}  // empty: no slot is used
 
 LocalRecordCache::Slot *LocalRecordCache::lookup(std::string_view key, std::uint64_t h,
                                                  std::size_t *set) const noexcept {

@@ -4,8 +4,6 @@
 
 #include <cstring>
 #include <functional>
-#include <memory>
-#include <utility>
 
 namespace asset_gate {
 
@@ -36,21 +34,8 @@ std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token
     return h ^ (reinterpret_cast<std::uintptr_t>(scope) * 0x9e3779b97f4a7c15ull);
 }
 
-VerifiedTokenCache::VerifiedTokenCache(std::size_t bytes) noexcept {
-    const std::size_t sets = bytes / (sizeof(Tags) + kWays * sizeof(Slot));
-    if (sets == 0) return;
-    // The slots start on a cache line: a slot is then four lines, not five.
-    const std::size_t tag_bytes = (sets * sizeof(Tags) + 63) / 64 * 64;
-    PageMemory memory(tag_bytes + sets * kWays * sizeof(Slot));
-    if (memory.data() == nullptr) return;
-    memory_ = std::move(memory);
-    auto *base = static_cast<unsigned char *>(memory_.data());
-    tags_ = reinterpret_cast<Tags *>(base);
-    slots_ = reinterpret_cast<Slot *>(base + tag_bytes);
-    std::uninitialized_value_construct_n(tags_, sets);  // empty: no slot has a scope
-    std::uninitialized_value_construct_n(slots_, sets * kWays);
-    sets_ = sets;
-}
+VerifiedTokenCache::VerifiedTokenCache(std::size_t bytes) noexcept
+    : sets_(make_table(bytes, kWays, &memory_, &tags_, &slots_)) {}  // empty: no slot has a scope
 
 const VerifiedTokenCache::Slot *VerifiedTokenCache::lookup(const void *scope,
                                                            std::string_view token,

@@ -514,24 +514,16 @@ http {{
     assert not re.search(r"\[(alert|emerg)\]|exited on signal", log), log
 
 
-# -- asset_gate_token_cache ---------------------------------------------------------------------
+# -- asset_gate_token_cache, asset_gate_cache_local -------------------------------------------
 
-def test_token_cache_takes_a_size(conf):
-    assert_ok(conf, config(conf, http="asset_gate_token_cache 16m;"))
-    assert_ok(conf, config(conf, http="asset_gate_token_cache 0;"))
-    text = config(conf, http=f"asset_gate_token_cache lots;  {MARK}")
-    assert_fails_at(conf, text, '"asset_gate_token_cache" directive invalid value')
-    text = config(conf, server=f"asset_gate_token_cache 1m;  {MARK}")
-    assert_fails_at(conf, text, '"asset_gate_token_cache" directive is not allowed here')
-
-
-def test_local_cache_takes_a_size(conf):
-    assert_ok(conf, config(conf, http="asset_gate_cache_local 16m;"))
-    assert_ok(conf, config(conf, http="asset_gate_cache_local 0;"))
-    text = config(conf, http=f"asset_gate_cache_local lots;  {MARK}")
-    assert_fails_at(conf, text, '"asset_gate_cache_local" directive invalid value')
-    text = config(conf, server=f"asset_gate_cache_local 1m;  {MARK}")
-    assert_fails_at(conf, text, '"asset_gate_cache_local" directive is not allowed here')
+@pytest.mark.parametrize("directive", ["asset_gate_token_cache", "asset_gate_cache_local"])
+def test_worker_cache_sizes_take_a_size_in_http_only(conf, directive):
+    assert_ok(conf, config(conf, http=f"{directive} 16m;"))
+    assert_ok(conf, config(conf, http=f"{directive} 0;"))
+    text = config(conf, http=f"{directive} lots;  {MARK}")
+    assert_fails_at(conf, text, f'"{directive}" directive invalid value')
+    text = config(conf, server=f"{directive} 1m;  {MARK}")
+    assert_fails_at(conf, text, f'"{directive}" directive is not allowed here')
 
 
 @pytest.mark.parametrize("size,warned", [("0", False), ("100", True), ("64k", False)])
