@@ -227,6 +227,10 @@ def main():
     locations = {
         # What a user runs without a gate: the file where the URL says, no try_files.
         "plain": f"location ^~ /exports/ {{ root {www}; default_type image/png; }}",
+        # Plain static nginx answering the gate's very request line, token and all (an exact
+        # location aliased to the file): what a link in PostHog's form costs before any gate.
+        "plain_link": f"""location = /exporter/{name(101)} {{ alias {www}/{location(101)};
+                              default_type image/png; }}""",
         # The ceiling earlier figures used: try_files' own lookup costs a few microseconds.
         "try_files": f"""location ^~ /exporter/ {{ root {www}; default_type image/png;
                              try_files /{location(101)} =404; }}""",
@@ -243,12 +247,20 @@ def main():
     try:
         servers["plain"] = Nginx(work, "plain", "", locations["plain"], module=False)
         servers["try_files"] = Nginx(work, "try_files", "", locations["try_files"], module=False)
+        servers["plain_link"] = Nginx(work, "plain_link", "", locations["plain_link"], module=False)
         for key in ("named", "inline_try", "inline"):
             servers[key] = Nginx(work, key, gate_http + cache, locations[key])
         # The rotating rows: a verified-token cache that holds every one of their links (about
-        # 256 bytes each per worker); the one-link and new-token rows keep the default (1m).
+        # 256 bytes each per worker), and local copies of every record (512 bytes each); the
+        # one-link and new-token rows keep the defaults (1m each).
         tokens = f"asset_gate_token_cache {max(1, args.assets * 3 * 256 >> 20)}m;"
-        servers["many"] = Nginx(work, "many", gate_http + cache + tokens, locations["inline"])
+        local = f"asset_gate_cache_local {max(1, args.assets * 3 * 512 >> 20)}m;"
+        servers["many"] = Nginx(work, "many", gate_http + cache + tokens + local, locations["inline"])
+        # The same with records that outlive the run: how much of the rotating row is the
+        # default 5 s lifetime sending each record back to Redis (1 request in 7 or so).
+        servers["many_60s"] = Nginx(work, "many_60s",
+                                    gate_http + cache + tokens + local + "asset_gate_cache_valid 60s;",
+                                    locations["inline"])
         servers["nocache"] = Nginx(work, "nocache", gate_http + tokens, locations["inline"])
 
         token = mint(101)
@@ -268,12 +280,14 @@ def main():
             # (label, server, path, must succeed, the ceiling its ratio is against)
             ("plain static nginx, one file (ceiling)", "plain", f"/{location(101)}", True, None),
             (f"plain static nginx, {n} files in turn (ceiling)", "plain", many_plain, True, None),
+            ("plain static, the link's request line", "plain_link", content, True, 0),
             ("static with try_files (old ceiling)", "try_files", f"/exporter/{name(101)}", True, 0),
             ("one link, warm (@content + try_files)", "named", content, True, 0),
             ("one link, warm (inline + try_files)", "inline_try", content, True, 0),
             ("one link, warm (inline, root)", "inline", content, True, 0),
             ("a new token each request (inline)", "inline", new_tokens, True, 0),
             (f"{n} assets in turn, warm (inline)", "many", many, True, 1),
+            (f"{n} assets in turn, warm, records live 60s", "many_60s", many, True, 1),
             (f"{n} assets in turn, no cache zone", "nocache", many, True, 1),
             ("render surface, warm", "named", f"/exporter?token={mint(101, 'render')}", True, 0),
             ("refused: bad signature", "named", bad_sig, False, 0),
