@@ -1,6 +1,8 @@
 // The shared-memory record cache in front of Redis (asset_gate_cache_zone).
 #pragma once
 
+#include <cstdint>
+
 #include "ngx/ngx.hpp"
 
 namespace asset_gate {
