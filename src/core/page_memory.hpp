@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace asset_gate {
 
@@ -25,6 +27,26 @@ class PageMemory {
 
   private:
     void *data_ = nullptr;
+};
+
+// One set's tags in a set-associative table: a 16-bit tag of each way's hash (a match is then
+// checked in full), and the way a new entry takes next (the set's ways in turn).
+template <std::size_t kWays>
+struct SetTags {
+    std::uint16_t tag[kWays];
+    std::uint8_t next;
+    std::uint8_t unused[16 - 2 * kWays - 1];
+
+    static std::uint16_t tag_of(std::uint64_t h) noexcept {
+        return static_cast<std::uint16_t>(h >> 48);
+    }
+    // The way a new entry of hash `h` takes, its tag already set.
+    std::size_t take(std::uint64_t h) noexcept {
+        const std::size_t way = next;
+        next = static_cast<std::uint8_t>((way + 1) % kWays);
+        tag[way] = tag_of(h);
+        return way;
+    }
 };
 
 // A set-associative table in one PageMemory: as many sets as fit in about `bytes`, each set's

@@ -5,14 +5,6 @@
 
 namespace asset_gate {
 
-namespace {
-
-std::uint16_t tag_of(std::uint64_t h) noexcept {
-    return static_cast<std::uint16_t>(h >> 48);
-}
-
-}  // namespace
-
 LocalRecordCache::LocalRecordCache(std::size_t bytes) noexcept
     : sets_(make_table(bytes, kWays, &memory_, &tags_, &slots_)) {}  // empty: no slot is used
 
@@ -21,7 +13,7 @@ LocalRecordCache::Slot *LocalRecordCache::lookup(std::string_view key, std::uint
     *set = h % sets_;
     const Tags &tags = tags_[*set];
     for (std::size_t way = 0; way < kWays; way++) {
-        if (tags.tag[way] != tag_of(h)) continue;
+        if (tags.tag[way] != Tags::tag_of(h)) continue;
         Slot &s = slots_[*set * kWays + way];
         __builtin_prefetch(reinterpret_cast<const char *>(&s) + 64);  // the value's first line
         if (s.used && s.hash == h && s.key_len == key.size() &&
@@ -57,13 +49,7 @@ void LocalRecordCache::insert(std::string_view key, std::uint8_t kind, std::stri
         if (s != nullptr) s->used = 0;
         return;
     }
-    if (s == nullptr) {  // a new key takes the set's slots in turn
-        Tags &tags = tags_[set];
-        const std::size_t way = tags.next;
-        tags.next = static_cast<std::uint8_t>((way + 1) % kWays);
-        tags.tag[way] = tag_of(h);
-        s = &slots_[set * kWays + way];
-    }
+    if (s == nullptr) s = &slots_[set * kWays + tags_[set].take(h)];  // a new key
     s->used = 1;
     s->hash = h;
     s->expires = expires;

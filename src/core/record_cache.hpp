@@ -55,11 +55,7 @@ class LocalRecordCache {
         char data[kMaxEntry];  // key, then value
     };
     static_assert(sizeof(Slot) == kSlotBytes);
-    struct Tags {
-        std::uint16_t tag[kWays];
-        std::uint8_t next;
-        std::uint8_t unused[16 - 2 * kWays - 1];
-    };
+    using Tags = SetTags<kWays>;
     static_assert(sizeof(Tags) == 16);
 
     Slot *lookup(std::string_view key, std::uint64_t h, std::size_t *set) const noexcept;

@@ -43,7 +43,7 @@ const VerifiedTokenCache::Slot *VerifiedTokenCache::lookup(const void *scope,
     const std::size_t set = h % sets_;
     const Tags &tags = tags_[set];
     for (std::size_t way = 0; way < kWays; way++) {
-        if (tags.tag[way] != tag_of(h)) continue;
+        if (tags.tag[way] != Tags::tag_of(h)) continue;
         const Slot &s = slots_[set * kWays + way];
         // Its lines at once, not one miss after another as the comparison walks them.
         for (std::size_t line = 0; line < sizeof(Slot); line += 64) {
@@ -71,11 +71,7 @@ void VerifiedTokenCache::insert(const void *scope, std::string_view token,
     const std::uint64_t h = hash(scope, token);
     if (lookup(scope, token, h) != nullptr) return;  // already there (verified once more)
     const std::size_t set = h % sets_;
-    Tags &tags = tags_[set];
-    const std::size_t way = tags.next;
-    tags.next = static_cast<std::uint8_t>((way + 1) % kWays);
-    tags.tag[way] = tag_of(h);
-    Slot &s = slots_[set * kWays + way];
+    Slot &s = slots_[set * kWays + tags_[set].take(h)];
     s.scope = scope;
     s.hash = h;
     s.len = static_cast<std::uint16_t>(token.size());

@@ -46,16 +46,9 @@ class VerifiedTokenCache {
         char token[kMaxToken];
     };
     static_assert(sizeof(Slot) == kSlotBytes);
-    struct Tags {
-        std::uint16_t tag[kWays];  // of the slot's hash (a match is then checked in full)
-        std::uint8_t next;         // the slot the next new token takes
-        std::uint8_t unused[16 - 2 * kWays - 1];
-    };
+    using Tags = SetTags<kWays>;
     static_assert(sizeof(Tags) == 16);
     static std::uint64_t hash(const void *scope, std::string_view token) noexcept;
-    static std::uint16_t tag_of(std::uint64_t h) noexcept {
-        return static_cast<std::uint16_t>(h >> 48);
-    }
     const Slot *lookup(const void *scope, std::string_view token, std::uint64_t h) const noexcept;
 
     PageMemory memory_;  // the tags of every set, then the slots of every set

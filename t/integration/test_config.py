@@ -534,7 +534,8 @@ def test_links_work_whatever_the_local_cache(make_stack, size, warned):
     s.put_asset(102, org="org-on", location="exports/png/team-1/task-102/blob",
                 content=PNG + b"102")
     for _ in range(4):  # again and again: from the local copy, the zone, or Redis
-        assert (s.content(101).status, s.content(101).body) == (200, PNG)
+        r = s.content(101)
+        assert (r.status, r.body) == (200, PNG)
         r = s.content(102)
         assert (r.status, r.body) == (200, PNG + b"102")
     assert s.content(103).status == 404  # not found, cached as such
