@@ -6,6 +6,10 @@ namespace asset_gate {
 
 namespace {
 
+// Set while hiredis writes: a write interest it asks for then means the socket took less than
+// the whole buffer, which only the kernel can say when it has room again.
+bool g_writing = false;
+
 void on_read(ngx_event_t *ev) noexcept {
     auto *c = static_cast<ngx_connection_t *>(ev->data);
     redisAsyncHandleRead(static_cast<redisAsyncContext *>(c->data));
@@ -13,7 +17,9 @@ void on_read(ngx_event_t *ev) noexcept {
 
 void on_write(ngx_event_t *ev) noexcept {
     auto *c = static_cast<ngx_connection_t *>(ev->data);
+    g_writing = true;
     redisAsyncHandleWrite(static_cast<redisAsyncContext *>(c->data));
+    g_writing = false;
 }
 
 // hiredis reads one buffer per call, so interest is level-triggered (never NGX_CLEAR_EVENT):
@@ -36,8 +42,18 @@ void add_read(void *data) noexcept {
 void del_read(void *data) noexcept {
     del_event(static_cast<ngx_connection_t *>(data)->read, NGX_READ_EVENT);
 }
+// A command was queued on a connected socket: the write runs once this turn of the event loop
+// has handled its events (a posted event), so every command queued until then goes out in one
+// write(2), and the socket's epoll registration is not changed twice per command. Only a
+// write that the kernel cut short, or a connect in progress, waits for epoll's word.
 void add_write(void *data) noexcept {
-    add_event(static_cast<ngx_connection_t *>(data)->write, NGX_WRITE_EVENT);
+    auto *c = static_cast<ngx_connection_t *>(data);
+    auto *ac = static_cast<redisAsyncContext *>(c->data);
+    if (!g_writing && (ac->c.flags & REDIS_CONNECTED)) {
+        ngx_post_event(c->write, &ngx_posted_events);  // a no-op when already posted
+        return;
+    }
+    add_event(c->write, NGX_WRITE_EVENT);
 }
 void del_write(void *data) noexcept {
     del_event(static_cast<ngx_connection_t *>(data)->write, NGX_WRITE_EVENT);
