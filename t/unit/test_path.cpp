@@ -135,6 +135,25 @@ TEST(Path, EveryByteOutsideTheNameAlphabetIsMalformed) {
     }
 }
 
+// The check reads the name four bytes at a time and then the rest one by one: a bad byte
+// is seen at every position, in names of every length modulo four.
+TEST(Path, AByteOutsideTheAlphabetIsSeenAtEveryPosition) {
+    for (std::size_t len = 3; len <= 13; ++len) {
+        for (std::size_t at = 0; at < len; ++at) {
+            std::string name(len, 'a');
+            name[len - 2] = '.';
+            if (at == len - 2) continue;
+            for (char bad : {'/', '\0', '%', ' ', '\x80'}) {
+                std::string bent = name;
+                bent[at] = bad;
+                EXPECT_EQ(surface_of("/exporter/" + bent), Surface::malformed)
+                    << "length " << len << ", byte " << at;
+            }
+            EXPECT_EQ(surface_of("/exporter/" + name), Surface::content) << name;
+        }
+    }
+}
+
 TEST(Path, EmptyUriIsMalformed) {
     EXPECT_EQ(surface_of(""), Surface::malformed);
     EXPECT_EQ(classify_path("", "").surface, Surface::malformed);
