@@ -246,6 +246,10 @@ def test_redis_restart_resubscribes(make_stack):
     a.put_org(ORG, allow_public=True)
     a.put_asset(607, org=ORG)
     wait_subscribed([a], a.redis.client, a.redis.port, timeout=6.0)
+    # Each worker's lookup connection has its own backoff: one 200 says only that the worker
+    # which answered it is back, and a worker still waiting answers a prompt 503.
+    wait_until(lambda: (lambda d: len(d) == a.workers and all(d.values()))(
+        data_connections(a, a.redis)), 6.0, what="every worker's lookup connection")
     wait_until(lambda: a.render(607).status == 200, 5, what="lookups to work again")
     a.redis.client.hset(f"org:{ORG}", "allow_public", "0")
     published = time.monotonic()
