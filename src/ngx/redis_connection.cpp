@@ -9,6 +9,7 @@
 
 #include "ngx/hiredis_compat.hpp"
 #include "ngx/redis_adapter.hpp"
+#include "ngx/redis_endpoints.hpp"
 #include "ngx/redis_tls.hpp"
 #include "ngx/stats.hpp"
 
@@ -329,6 +330,7 @@ void RedisConnection::became_up() noexcept {
                   ssl_ != nullptr ? " (TLS)" : "", reported_down_ ? " again" : "");
     on_connected(reported_down_);
     reported_down_ = false;
+    rt_->server_back(this);
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext *cac, int status) noexcept {

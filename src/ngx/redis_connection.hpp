@@ -59,6 +59,10 @@ class RedisConnection {
 
     // A command can be sent now: connected, or connecting (hiredis buffers until connected).
     bool usable() const noexcept { return ac_ != nullptr; }
+    // Down, and waiting out its backoff before the next attempt.
+    bool backing_off() const noexcept {
+        return ac_ == nullptr && !stopping_ && reconnect_ev_.timer_set;
+    }
     // Connected and set up: AUTH, SELECT and the TLS handshake (proved by a reply) are done.
     bool up() const noexcept { return up_; }
 

@@ -67,6 +67,14 @@ void EndpointRuntime::follow(const RedisAddress &to, const char *why) {
     }
 }
 
+void EndpointRuntime::server_back(const RedisConnection *from) noexcept {
+    RedisConnection *shared[] = {data.get(), subscriber.get()};
+    if (from != shared[0] && from != shared[1]) return;  // a sentinel: another server
+    for (RedisConnection *c : shared) {
+        if (c != nullptr && c != from && c->backing_off()) c->reconnect_now("the server is back");
+    }
+}
+
 void EndpointRuntime::ask_sentinels_again() noexcept {
     if (sentinel) sentinel->ask_again();
 }

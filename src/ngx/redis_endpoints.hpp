@@ -31,6 +31,10 @@ struct EndpointRuntime {
     // (it copies the address), and then nothing has changed.
     void follow(const RedisAddress &to, const char *why);
 
+    // `from` (the data or the subscriber connection) got through to the address both use: the
+    // other, if it is waiting out a backoff, tries again now instead of up to 3 s later.
+    void server_back(const RedisConnection *from) noexcept;
+
     // The data connection failed: the sentinels may know better (at most once a second).
     void ask_sentinels_again() noexcept;
 };

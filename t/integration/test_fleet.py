@@ -259,6 +259,37 @@ def test_redis_restart_resubscribes(make_stack):
     assert None not in delays and max(delays) < 0.1, delays
 
 
+
+def test_a_worker_back_on_one_connection_retries_the_other_at_once(make_stack):
+    """After a Redis outage long enough for the backoffs to spread (attempts at random points
+    of each connection's own window), the first of a worker's connections to get through
+    makes the other try again at once: a worker whose subscription is back is not left
+    refusing lookups for up to a backoff window (3 s at most)."""
+    a = make_stack(cache_valid="60s", http_extra=INVALIDATION)
+    rc = a.redis
+    wait_subscribed([a], rc.client, rc.port)
+    gaps = []
+    for _ in range(3):
+        rc.stop()
+        time.sleep(2.5)
+        rc.start()
+        first, both = {}, {}
+        deadline = time.monotonic() + 6.0
+        while len(both) < a.workers and time.monotonic() < deadline:
+            now = time.monotonic()
+            for pid, cl in nginx_clients(a, rc.client, rc.port).items():
+                kinds = {is_subscriber(c) for c in cl}
+                if kinds:
+                    first.setdefault(pid, now)
+                if kinds == {True, False}:
+                    both.setdefault(pid, now)
+            time.sleep(0.005)
+        assert len(both) == a.workers, f"not every worker reconnected both: {first} {both}"
+        gaps += [both[p] - first[p] for p in both]
+    print(f"\nper worker, first connection back to both back: {[round(g, 3) for g in gaps]} s")
+    assert max(gaps) < 0.1, gaps
+
+
 # -- 3. one subscription per worker ---------------------------------------------------------------
 
 def test_one_subscriber_connection_per_worker(make_stack):
