@@ -1,7 +1,6 @@
 #include "record_cache.hpp"
 
 #include <cstring>
-#include <functional>
 
 namespace asset_gate {
 
@@ -10,7 +9,7 @@ LocalRecordCache::LocalRecordCache(std::size_t bytes) noexcept
 
 LocalRecordCache::Slot *LocalRecordCache::lookup(std::string_view key, std::uint64_t h,
                                                  std::size_t *set) const noexcept {
-    *set = h % sets_;
+    *set = set_of(h, sets_);
     const Tags &tags = tags_[*set];
     for (std::size_t way = 0; way < kWays; way++) {
         if (tags.tag[way] != Tags::tag_of(h)) continue;
@@ -28,7 +27,7 @@ bool LocalRecordCache::find(std::string_view key, std::uint64_t generation, std:
                             Entry *out) const noexcept {
     if (sets_ == 0) return false;
     std::size_t set;
-    const Slot *s = lookup(key, std::hash<std::string_view>{}(key), &set);
+    const Slot *s = lookup(key, table_hash(key), &set);
     if (s == nullptr || s->generation != generation ||
         static_cast<std::int64_t>(s->expires - now) <= 0) {
         return false;
@@ -41,7 +40,7 @@ bool LocalRecordCache::find(std::string_view key, std::uint64_t generation, std:
 void LocalRecordCache::insert(std::string_view key, std::uint8_t kind, std::string_view value,
                               std::uint64_t expires, std::uint64_t generation) noexcept {
     if (sets_ == 0) return;
-    const std::uint64_t h = std::hash<std::string_view>{}(key);
+    const std::uint64_t h = table_hash(key);
     std::size_t set;
     Slot *s = lookup(key, h, &set);
     if (key.size() + value.size() > kMaxEntry) {

@@ -3,7 +3,6 @@
 #include "verified_cache.hpp"
 
 #include <cstring>
-#include <functional>
 
 namespace asset_gate {
 
@@ -30,7 +29,7 @@ std::uint64_t VerifiedTokenCache::hash(const void *scope, std::string_view token
     // A token ends in its signature, as good as random: its last 16 bytes pick the slot.
     // Collisions only cost a verification: a hit needs the whole token to match.
     std::string_view tail = token.size() > 16 ? token.substr(token.size() - 16) : token;
-    std::uint64_t h = std::hash<std::string_view>{}(tail) ^ token.size();
+    std::uint64_t h = table_hash(tail) ^ token.size();
     return h ^ (reinterpret_cast<std::uintptr_t>(scope) * 0x9e3779b97f4a7c15ull);
 }
 
@@ -40,7 +39,7 @@ VerifiedTokenCache::VerifiedTokenCache(std::size_t bytes) noexcept
 const VerifiedTokenCache::Slot *VerifiedTokenCache::lookup(const void *scope,
                                                            std::string_view token,
                                                            std::uint64_t h) const noexcept {
-    const std::size_t set = h % sets_;
+    const std::size_t set = set_of(h, sets_);
     const Tags &tags = tags_[set];
     for (std::size_t way = 0; way < kWays; way++) {
         if (tags.tag[way] != Tags::tag_of(h)) continue;
@@ -70,7 +69,7 @@ void VerifiedTokenCache::insert(const void *scope, std::string_view token,
     if (token.size() > kMaxToken || sets_ == 0) return;
     const std::uint64_t h = hash(scope, token);
     if (lookup(scope, token, h) != nullptr) return;  // already there (verified once more)
-    const std::size_t set = h % sets_;
+    const std::size_t set = set_of(h, sets_);
     Slot &s = slots_[set * kWays + tags_[set].take(h)];
     s.scope = scope;
     s.hash = h;
