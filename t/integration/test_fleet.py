@@ -287,7 +287,9 @@ def test_a_worker_back_on_one_connection_retries_the_other_at_once(make_stack):
         assert len(both) == a.workers, f"not every worker reconnected both: {first} {both}"
         gaps += [both[p] - first[p] for p in both]
     print(f"\nper worker, first connection back to both back: {[round(g, 3) for g in gaps]} s")
-    assert max(gaps) < 0.1, gaps
+    # Without the retry the gaps ran 0.24-1.39 s; with it, 0.00-0.01 s (the poll's own stalls
+    # on a loaded machine are the margin).
+    assert max(gaps) < 0.2, gaps
 
 
 # -- 3. one subscription per worker ---------------------------------------------------------------
