@@ -248,8 +248,8 @@ def test_redis_restart_resubscribes(make_stack):
     wait_subscribed([a], a.redis.client, a.redis.port, timeout=6.0)
     # Each worker's lookup connection has its own backoff: one 200 says only that the worker
     # which answered it is back, and a worker still waiting answers a prompt 503.
-    wait_until(lambda: (lambda d: len(d) == a.workers and all(d.values()))(
-        data_connections(a, a.redis)), 6.0, what="every worker's lookup connection")
+    wait_until(lambda: all(len(c) == 1 for c in data_connections(a, a.redis).values()), 6.0,
+               what="every worker's lookup connection")
     wait_until(lambda: a.render(607).status == 200, 5, what="lookups to work again")
     a.redis.client.hset(f"org:{ORG}", "allow_public", "0")
     published = time.monotonic()
@@ -257,7 +257,6 @@ def test_redis_restart_resubscribes(make_stack):
     delays, _ = first_refusals([a], render(607), "org_blocked", published)
     print(f"\nafter a Redis restart: refused after {delays} s")
     assert None not in delays and max(delays) < 0.1, delays
-
 
 
 def test_a_worker_back_on_one_connection_retries_the_other_at_once(make_stack):

@@ -1,7 +1,9 @@
 // The set-associative tables' hash and set index (core/page_memory.hpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,8 +17,8 @@ namespace {
 // The keys the gate looks up: asset ids in turn, and organisation ids as UUIDs.
 std::string org_key(std::size_t i) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "org:%08zx-%04zx-4%03zx-8%03zx-%012zx", i * 2654435761u % 0xffffffff,
-                  i & 0xffff, i & 0xfff, (i >> 12) & 0xfff, i);
+    std::snprintf(buf, sizeof buf, "org:%08zx-%04zx-4%03zx-8%03zx-%012zx",
+                  i * 2654435761u % 0xffffffff, i & 0xffff, i & 0xfff, (i >> 12) & 0xfff, i);
     return buf;
 }
 
@@ -70,8 +72,8 @@ TEST(TableHash, SpreadsTheGatesKeysEvenlyOverTheSets) {
 }
 
 TEST(TableHash, TheSetIndexStaysInsideTablesOfAnySize) {
-    for (std::size_t sets : {std::size_t{1}, std::size_t{3}, std::size_t{4095}, std::size_t{1} << 20,
-                             std::size_t{0xffffffffull}}) {
+    for (std::size_t sets : {std::size_t{1}, std::size_t{3}, std::size_t{4095},
+                             std::size_t{1} << 20, std::size_t{0xffffffffull}}) {
         for (std::uint64_t h : {std::uint64_t{0}, ~std::uint64_t{0}, std::uint64_t{0xffffffffull},
                                 std::uint64_t{0x123456789abcdefull}}) {
             EXPECT_LT(set_of(h, sets), sets) << sets << " " << h;
