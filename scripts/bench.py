@@ -7,10 +7,12 @@ the same run: one file for the one-link rows, the same --assets files in turn fo
 rotating rows. Then worker memory before and after at least --memory-requests requests.
 
     scripts/bench.py [--duration 5] [--rounds 5] [--connections 64] [--assets 20000]
-                     [--memory-requests 1000000] [--only TEXT]
+                     [--memory-requests 1000000] [--only TEXT] [--pin]
 
 On two shared cores wrk and nginx compete, so requests per second swing between runs; the
-workers' CPU time per request is the steadier figure (read from /proc/PID/stat).
+workers' CPU time per request is the steadier figure (read from /proc/PID/stat). --pin
+runs one worker on the last core, wrk (one thread) and Redis on the others: steadier, for
+telling apart changes of a few percent.
 """
 
 import argparse
@@ -75,7 +77,9 @@ def mint(asset_id, purpose=None, exp_in=86400):
 
 
 class Nginx:
-    """One nginx instance (master + 2 workers) with one server block."""
+    """One nginx instance (master + 2 workers, or 1 with --pin) with one server block."""
+
+    workers_conf = "worker_processes 2;"
 
     def __init__(self, workdir, name, http, location, module=True):
         self.dir = workdir / name
@@ -86,7 +90,7 @@ class Nginx:
         (self.dir / "nginx.conf").write_text(f"""
 {load}
 daemon off;
-worker_processes 2;
+{self.workers_conf}
 error_log {self.dir}/error.log warn;
 pid {self.dir}/nginx.pid;
 events {{ worker_connections 4096; }}
@@ -136,8 +140,12 @@ http {{
             self.proc.kill()
 
 
+WRK = ["wrk", "-t2"]
+OTHER_CORES = []  # --pin: taskset to the cores the nginx worker is not on
+
+
 def wrk(url, duration, connections, script=None):
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+    args = [*WRK, f"-c{connections}", f"-d{duration}s", "--latency"]
     if script:
         args += ["-s", str(script)]
     out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
@@ -184,7 +192,15 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="run only the scenarios whose label contains this text "
                     "(bare nginx always runs: it is the ratio's base)")
+    ap.add_argument("--pin", action="store_true", help="one nginx worker on the last core; "
+                    "wrk (one thread) and Redis on the others")
     args = ap.parse_args()
+    if args.pin:
+        last = os.cpu_count() - 1
+        Nginx.workers_conf = f"worker_processes 1; worker_cpu_affinity {1 << last:b};"
+        # Redis shares wrk's cores too: a server on the worker's core would cost it switches.
+        OTHER_CORES[:] = ["taskset", "-c", f"0-{last - 1}" if last > 1 else "0"]
+        WRK[:] = [*OTHER_CORES, "wrk", "-t1"]
     if not MODULE.exists():
         sys.exit(f"build the module first: {MODULE} is missing")
 
@@ -206,8 +222,9 @@ def main():
     (work / "keys").write_text(KEY + "\n")
 
     redis_port = free_port()
-    rds = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                            "--save", "", "--appendonly", "no", "--dir", str(work)],
+    rds = subprocess.Popen([*OTHER_CORES, "redis-server", "--port", str(redis_port),
+                            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                            "--dir", str(work)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(redis_port)
     rc = redis.Redis(port=redis_port)
@@ -257,10 +274,11 @@ def main():
         local = f"asset_gate_cache_local {max(1, args.assets * 3 * 512 >> 20)}m;"
         servers["many"] = Nginx(work, "many", gate_http + cache + tokens + local, locations["inline"])
         # The same with records that outlive the run: how much of the rotating row is the
-        # default 5 s lifetime sending each record back to Redis (1 request in 7 or so).
-        servers["many_60s"] = Nginx(work, "many_60s",
-                                    gate_http + cache + tokens + local + "asset_gate_cache_valid 60s;",
-                                    locations["inline"])
+        # default 5 s lifetime sending each record back to Redis (1 request in 8 or so). (A
+        # lifetime shorter than a round, 60 s say, ends between that row's runs, and each run
+        # then starts by fetching every record again.)
+        servers["many_long"] = Nginx(work, "many_long", gate_http + cache + tokens + local
+                                     + "asset_gate_cache_valid 1d;", locations["inline"])
         servers["nocache"] = Nginx(work, "nocache", gate_http + tokens, locations["inline"])
 
         token = mint(101)
@@ -287,7 +305,7 @@ def main():
             ("one link, warm (inline, root)", "inline", content, True, 0),
             ("a new token each request (inline)", "inline", new_tokens, True, 0),
             (f"{n} assets in turn, warm (inline)", "many", many, True, 1),
-            (f"{n} assets in turn, warm, records live 60s", "many_60s", many, True, 1),
+            (f"{n} assets in turn, warm, records outlive run", "many_long", many, True, 1),
             (f"{n} assets in turn, no cache zone", "nocache", many, True, 1),
             ("render surface, warm", "named", f"/exporter?token={mint(101, 'render')}", True, 0),
             ("refused: bad signature", "named", bad_sig, False, 0),
@@ -323,7 +341,8 @@ def main():
                 r = measure(row)
                 pairs[row[0]].append((b["cpu_us"] / r["cpu_us"], r["rps"] / b["rps"]))
 
-        print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s, nginx 2 workers, 2 KiB files, "
+        print(f"\n{' '.join(WRK)} -c{args.connections} -d{args.duration}s, {Nginx.workers_conf} "
+              "2 KiB files, "
               f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; {args.rounds} rounds, each "
               "scenario right after its ceiling (the last column); figures are medians, the ratios "
               "medians of those pairs'")

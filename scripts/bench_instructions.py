@@ -7,7 +7,8 @@ Single-process nginx under valgrind, one keep-alive connection. Modes: plain sta
 (`root`, the same file by its path), the same with the gate's token in the URL (which it
 ignores: the longer request line's parse), static with try_files (the old ceiling),
 the gate with one link and a warm cache (inline, `root`), the gate with 500 assets in turn
-(warm: each link seen once before counting), and the gate with a new token each request.
+(warm: each link seen once before counting), the same 500 with no cache zone (a Redis round
+trip each request), and the gate with a new token each request.
 
     scripts/bench_instructions.py [--requests 2000] [--annotate]
 """
@@ -36,7 +37,8 @@ def count(mode, requests, annotate, keep=None):
     work = Path(tempfile.mkdtemp(prefix="asset-gate-cg-"))
     work.chmod(0o755)
     www = work / "www"
-    ids = [101] + (list(range(1000, 1000 + ROTATING)) if mode == "many" else [])
+    rotating = mode in ("many", "nocache")
+    ids = [101] + (list(range(1000, 1000 + ROTATING)) if rotating else [])
     for asset in ids:
         blob = www / f"exports/png/team-1/task-{asset}/blob"
         blob.parent.mkdir(parents=True)
@@ -66,7 +68,9 @@ def count(mode, requests, annotate, keep=None):
                         f"try_files /exports/png/team-1/task-101/blob =404; }}")
         else:
             load = f"load_module {bench.MODULE};"
-            http_extra = f"asset_gate_redis 127.0.0.1:{redis_port}; asset_gate_cache_zone cg:1m;"
+            http_extra = f"asset_gate_redis 127.0.0.1:{redis_port};"
+            if mode != "nocache":
+                http_extra += " asset_gate_cache_zone cg:1m;"
             location = (f"location ^~ /exporter {{ asset_gate on; asset_gate_key_file {work}/keys; "
                         f"asset_gate_content inline; root {www}; }}")
         (work / "nginx.conf").write_text(f"""{load}
@@ -90,7 +94,7 @@ http {{
             paths = iter([f"/exporter/{bench.NAME}?token=" + bench.jwt.encode(
                 {"id": 101, "exp": now + 86400 + i, "aud": "posthog:exported_asset"}, bench.KEY,
                 algorithm="HS256") for i in range(requests + 50)])
-        elif mode == "many":  # every link fetched before: the caches hold them all
+        elif rotating:  # every link fetched before: the caches hold them all
             paths = itertools.cycle([f"/exporter/{bench.NAME}?token={bench.mint(a)}"
                                      for a in ids[1:]])
         else:
@@ -109,7 +113,7 @@ http {{
             if r.status != 200:
                 raise RuntimeError(f"{mode}: status {r.status}")
 
-        for _ in range(ROTATING + 50 if mode == "many" else 50):  # warm: caches filled, pools grown
+        for _ in range(ROTATING + 50 if rotating else 50):  # warm: caches filled, pools grown
             get()
         subprocess.run(["callgrind_control", "--zero", str(vg.pid)], check=True,
                        capture_output=True)
@@ -153,7 +157,8 @@ def main():
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
     counts = {mode: count(mode, args.requests, args.annotate, args.keep)
-              for mode in ("plain", "plain_token", "try_files", "warm", "many", "new_token")}
+              for mode in ("plain", "plain_token", "try_files", "warm", "many", "nocache",
+                           "new_token")}
     plain = counts["plain"]
     print(f"\nuser-space instructions per request (callgrind, {args.requests} keep-alive requests, "
           "single-process nginx):")
@@ -162,6 +167,7 @@ def main():
                         ("try_files", "static with try_files (old ceiling)"),
                         ("warm", "the gate, one link, warm cache (inline, root)"),
                         ("many", f"the gate, {ROTATING} links in turn, warm"),
+                        ("nocache", f"the gate, {ROTATING} links in turn, no cache zone"),
                         ("new_token", "the gate, a new token each request")):
         n = counts[mode]
         extra = "" if mode == "plain" else f"   {n - plain:+.0f} ({n / plain:.2f}x)"
