@@ -21,6 +21,7 @@ CXX       ?= g++
 CXXSTD    := -std=c++17 -Wall -Wextra -Werror -Isrc
 CORE_LIBS := -ljansson -lcrypto
 GTEST     := -lgtest -lgtest_main -pthread
+UNIT_LIBS := $(CORE_LIBS) -lhiredis  # hiredis: the reply builders against its own
 SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: deb all module unit unit-san test integration conformance fuzz fuzz-model bench bench-core chaos run check clean format lint
@@ -43,13 +44,15 @@ $(MODULE): $(NGX_BUILD)/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDR
 module: $(MODULE)
 
 # --- unit tests: plain, then under AddressSanitizer + UndefinedBehaviorSanitizer ----------
-$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(wildcard t/unit/*.hpp)
-	@mkdir -p $(BUILD)
-	$(CXX) $(CXXSTD) -O2 -g -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(CORE_LIBS) $(GTEST)
+UNIT_DEPS := $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(wildcard t/unit/*.hpp) src/ngx/hiredis_replies.hpp
 
-$(BUILD)/unit_tests_san: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(wildcard t/unit/*.hpp)
+$(BUILD)/unit_tests: $(UNIT_DEPS)
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXSTD) -O1 -g $(SAN) -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(CORE_LIBS) $(GTEST)
+	$(CXX) $(CXXSTD) -O2 -g -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(UNIT_LIBS) $(GTEST)
+
+$(BUILD)/unit_tests_san: $(UNIT_DEPS)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) -O1 -g $(SAN) -o $@ $(CORE_SRCS) $(UNIT_SRCS) $(UNIT_LIBS) $(GTEST)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests

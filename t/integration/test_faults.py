@@ -187,7 +187,16 @@ def test_peer_that_answers_garbage(make_stack, fake_redis, payload):
     b"*1\r\n$1\r\nx\r\n",           # an odd array
     b"*2\r\n*0\r\n:1\r\n",          # the script's shape with an integer as the org
     b"*2\r\n*1\r\n$1\r\nx\r\n*0\r\n",  # an odd asset hash in the script's shape
-], ids=["integer", "nil", "status", "error", "odd-array", "org-integer", "odd-asset"])
+    # The module builds replies itself: nesting, elements past its first block, RESP3 types
+    # (hiredis 1.x parses them, 0.14 calls them a protocol error), a huge claimed array.
+    b"*1\r\n" * 200 + b":1\r\n",    # nested 200 deep (past the reader's own limit)
+    b"*3\r\n*2\r\n*1\r\n+a\r\n$-1\r\n:7\r\n-ERR x\r\n",  # mixed, nested
+    b"*301\r\n" + b"".join(b"$20\r\n%020d\r\n" % i for i in range(301)),  # odd, 8 KiB
+    b"%2\r\n+org\r\n+o\r\n,1.5\r\n#t\r\n",  # a map, a double, a bool
+    b"*3\r\n=7\r\ntxt:abc\r\n(12345678901234567890\r\n_\r\n",  # verbatim, bignum, null
+    b"*2147483647\r\n:1\r\n",       # claims two billion elements, sends one
+], ids=["integer", "nil", "status", "error", "odd-array", "org-integer", "odd-asset",
+        "deep", "mixed", "odd-wide", "resp3-map", "resp3-strings", "huge-claim"])
 def test_peer_that_answers_the_wrong_shape(make_stack, fake_redis, payload):
     fake = fake_redis("reply", payload)
     s = make_stack(redis_addr=fake.addr, start_redis=False, redis_timeout="300ms")
