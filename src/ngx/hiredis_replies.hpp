@@ -58,9 +58,20 @@ inline ReplyBlock *blocks_of(const redisReadTask *task, redisReply *r) noexcept 
     return first_block(root->obj);
 }
 
+// An empty block of `size` bytes, header included, after `older` in its chain; its space is
+// zeroed only when `zeroed` (calloc: the pages of a huge one stay untouched until written).
+inline ReplyBlock *new_block(size_t size, bool zeroed, ReplyBlock *older) noexcept {
+    auto *b = static_cast<ReplyBlock *>(zeroed ? calloc(1, size) : malloc(size));
+    if (b == nullptr) return nullptr;
+    b->older = older;
+    b->newest = b;
+    b->used = 0;
+    b->cap = size - kBlockHeader;
+    return b;
+}
+
 // `n` zeroed bytes for the reply whose first block is `first`, or null. A request larger than
-// a block gets a block of its own from calloc, which leaves the pages of a huge one (an array
-// a peer claims has a billion elements) untouched until they are written.
+// a block gets a block of its own (an array a peer claims has a billion elements).
 inline void *carve(ReplyBlock *first, size_t n) noexcept {
     if (n > SIZE_MAX - kBlockHeader - 8) return nullptr;
     n = round8(n);
@@ -68,13 +79,8 @@ inline void *carve(ReplyBlock *first, size_t n) noexcept {
     bool zeroed = false;
     if (b->cap - b->used < n) {
         zeroed = n + kBlockHeader > kMoreBlock;
-        const size_t size = zeroed ? n + kBlockHeader : kMoreBlock;
-        b = static_cast<ReplyBlock *>(zeroed ? calloc(1, size) : malloc(size));
+        b = new_block(zeroed ? n + kBlockHeader : kMoreBlock, zeroed, first->newest);
         if (b == nullptr) return nullptr;
-        b->older = first->newest;
-        b->newest = nullptr;
-        b->used = 0;
-        b->cap = size - kBlockHeader;
         first->newest = b;
     }
     char *p = reinterpret_cast<char *>(b) + kBlockHeader + b->used;
@@ -89,14 +95,9 @@ inline redisReply *make_reply(const redisReadTask *task, int type) noexcept {
     if (g_refuse(task)) return nullptr;
     redisReply *r;
     if (task->parent == nullptr) {
-        auto *first = static_cast<ReplyBlock *>(malloc(kFirstBlock));
+        ReplyBlock *first = new_block(kFirstBlock, false, nullptr);
         if (first == nullptr) return nullptr;
-        first->older = nullptr;
-        first->newest = first;
-        first->cap = kFirstBlock - kBlockHeader;
-        first->used = round8(sizeof(redisReply));
-        r = reinterpret_cast<redisReply *>(reinterpret_cast<char *>(first) + kBlockHeader);
-        memset(static_cast<void *>(r), 0, sizeof(redisReply));
+        r = static_cast<redisReply *>(carve(first, sizeof(redisReply)));  // at first_block(r)
     } else {
         r = static_cast<redisReply *>(carve(blocks_of(task, nullptr), sizeof(redisReply)));
         if (r == nullptr) return nullptr;
